@@ -1,0 +1,138 @@
+"""Upload settings: presets, per-upload options and their validation.
+
+Memory bound (enforced by :class:`~s3stream.buffers.BufferPool`)::
+
+    buffered bytes <= read_buffer + (concurrency + 1) x part_size
+
+``read_buffer`` is the largest chunk a source hands over at once (a ``write()`` argument or
+an item of an iterable; file objects are read with ``readinto`` straight into part buffers,
+so for them it is 0). ``concurrency`` parts are in flight while one more is being filled.
+File uploads read by offset, so they need only ``concurrency x part_size``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from .checksums import ChecksumAlgorithm
+from .errors import ConfigError
+from .limits import MAX_KEY_BYTES, MAX_PARTS, MiB
+from .plan import PartPlan, plan_parts, validate_part_size
+from .retry import RetryPolicy
+
+PresetName = Literal["auto", "conservative", "balanced", "aggressive"]
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    part_size: int
+    concurrency: int
+
+
+PRESETS: dict[str, Preset] = {
+    "conservative": Preset(10 * MiB, 2),
+    "balanced": Preset(50 * MiB, 4),
+    "aggressive": Preset(100 * MiB, 8),
+}
+UNKNOWN_LENGTH_PRESET = Preset(16 * MiB, 4)
+"""What ``auto`` picks for a stream of unknown length: 80 MiB of buffers, fast on any link."""
+
+
+def auto_preset(size: int | None) -> Preset:
+    """``auto``: the seed's table by size (below 50 MB, below 500 MB, larger)."""
+    if size is None:
+        return UNKNOWN_LENGTH_PRESET
+    if size < 50_000_000:
+        return PRESETS["conservative"]
+    if size < 500_000_000:
+        return PRESETS["balanced"]
+    return PRESETS["aggressive"]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadConfig:
+    """Everything an upload can be told; any field can be passed as a keyword option.
+
+    ``part_size`` and ``concurrency`` override the ``preset``'s values.
+    """
+
+    preset: PresetName = "auto"
+    part_size: int | None = None
+    concurrency: int | None = None
+    checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME
+    max_parts: int = MAX_PARTS
+    equal_parts: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    leave_parts_on_error: bool = False
+    progress_interval: float = 0.1
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    no_clobber: bool = False
+    """Fail (``PreconditionFailed``) instead of overwriting an existing key."""
+
+    def __post_init__(self) -> None:
+        if self.preset != "auto" and self.preset not in PRESETS:
+            raise ConfigError(
+                f"unknown preset {self.preset!r}: use auto, conservative, balanced or aggressive"
+            )
+        if self.part_size is not None:
+            validate_part_size(self.part_size)
+        if self.concurrency is not None and not 1 <= self.concurrency <= 64:
+            raise ConfigError(f"concurrency {self.concurrency} is invalid: use 1 to 64")
+        if not 1 <= self.max_parts <= MAX_PARTS:
+            raise ConfigError(f"max_parts {self.max_parts} is invalid: use 1 to {MAX_PARTS}")
+        if self.progress_interval < 0:
+            raise ConfigError("progress_interval must not be negative")
+        try:
+            object.__setattr__(self, "checksum", ChecksumAlgorithm.parse(self.checksum))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        for name, value in self.metadata.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or not value.isprintable():
+                raise ConfigError(f"metadata {name!r}: use a token name and a printable value")
+
+    @property
+    def checksum_algorithm(self) -> ChecksumAlgorithm:
+        assert isinstance(self.checksum, ChecksumAlgorithm)
+        return self.checksum
+
+    def with_options(self, **options: Any) -> UploadConfig:
+        """A copy with ``options`` applied; unknown names are a :class:`ConfigError`."""
+        if not options:
+            return self
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown upload option(s) {', '.join(unknown)}: "
+                f"valid are {', '.join(sorted(known))}"
+            )
+        return replace(self, **options)
+
+    def resolve(self, size: int | None) -> tuple[PartPlan, int]:
+        """The part plan and concurrency for an upload of ``size`` bytes (``None``: unknown)."""
+        preset = PRESETS[self.preset] if self.preset != "auto" else auto_preset(size)
+        part_size = self.part_size or preset.part_size
+        concurrency = self.concurrency or preset.concurrency
+        plan = plan_parts(size, part_size, max_parts=self.max_parts, equal_parts=self.equal_parts)
+        return plan, concurrency
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def validate_target(bucket: str, key: str) -> None:
+    """Reject bucket names and keys that S3 would refuse, before any request."""
+    if not _BUCKET_RE.match(bucket) or ".." in bucket or re.match(r"^\d+\.\d+\.\d+\.\d+$", bucket):
+        raise ConfigError(
+            f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, '.' and '-'"
+        )
+    if not key:
+        raise ConfigError("empty object key: give the key to write, e.g. s3://bucket/name")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise ConfigError(
+            f"object key is {len(key.encode())} bytes: S3 keys are at most {MAX_KEY_BYTES} bytes"
+        )

@@ -1,0 +1,600 @@
+"""The multipart engine: the one state machine every door (library, CLI, gateway) drives.
+
+A :class:`MultipartWriter` takes bytes in order (``write``, ``write_from`` a file object, or
+``put_part`` for sources that can read any part on their own, such as files read by offset),
+fills pooled part buffers, uploads full parts in parallel with per-part checksums and
+retries, and completes or aborts. Memory is bounded by its :class:`BufferPool`::
+
+    buffered bytes <= read_buffer + (concurrency + 1) x part_size
+
+where the ``+ 1`` is the buffer being filled while ``concurrency`` parts are in flight.
+
+An upload that fits in one part never becomes a multipart upload: the first full buffer is
+held until more data arrives, and a stream that ends there goes up as one PutObject.
+CreateMultipartUpload is sent only once a second part exists, and from then on any failure
+or abort calls AbortMultipartUpload (unless ``leave_parts_on_error``), so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+from .buffers import BufferPool, PoolClosed
+from .checksums import PartDigest, combine, digest, encode
+from .config import UploadConfig
+from .errors import (
+    NoSuchUpload,
+    S3StreamError,
+    SourceError,
+    StoreError,
+    UploadAborted,
+    UploadFailed,
+)
+from .progress import ProgressCallback, ProgressTracker
+from .result import UploadResult
+from .retry import call_with_retry
+from .sizes import format_size
+from .store import ObjectInfo, ObjectOptions, ObjectStore, PartReceipt
+
+log = logging.getLogger(__name__)
+
+
+Filler = Callable[[memoryview], None] | None
+"""Fills a part's buffer in the part's thread (files read by offset); None: already full."""
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes | None: ...
+
+
+def _pread_exact(fd: int, view: memoryview, offset: int) -> None:
+    """Fill ``view`` from ``fd`` at ``offset``; a file that got shorter is a SourceError."""
+    done = 0
+    while done < len(view):
+        try:
+            n = os.preadv(fd, [view[done:]], offset + done)
+        except OSError as exc:
+            raise SourceError(f"reading the file failed: {exc}") from exc
+        if n == 0:
+            raise SourceError(
+                f"the file ended at {offset + done} bytes while being uploaded: "
+                "it was truncated; upload it again once it stops changing"
+            )
+        done += n
+
+
+class MultipartWriter:
+    """One upload of ``size`` bytes (``None``: unknown) to ``bucket/key``.
+
+    Thread-safe: ``write`` calls from several threads are serialised (their order is the
+    order in which they take the lock); ``abort`` may be called from any thread and wakes a
+    writer blocked on back-pressure.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        key: str,
+        config: UploadConfig,
+        *,
+        size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.key = key
+        self.config = config
+        self.size = size
+        self.plan, self.concurrency = config.resolve(size)
+        self.algorithm = config.checksum_algorithm
+        self._sleep = sleep
+        self._clock = clock
+        self._rand = rand
+        self._started_at = clock()
+        self.pool = BufferPool(self.concurrency + 1)
+        self.progress = ProgressTracker(
+            on_progress,
+            total=size,
+            parts_total=self.plan.part_count,
+            interval=config.progress_interval,
+            clock=clock,
+        )
+        self.upload_id: str | None = None
+        self._receipts: dict[int, PartReceipt] = {}
+        self._digests: dict[int, PartDigest] = {}
+        self._futures: set[Future[None]] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # serialises writers
+        self._state_lock = threading.Lock()  # guards receipts, futures, error
+        self._error: BaseException | None = None
+        self._aborted = False
+        self._closed = False
+        # The part being filled, and the first full part held back until a second exists.
+        self._buf: bytearray | None = None
+        self._fill = 0
+        self._target = 0
+        self._held: tuple[bytearray, int] | None = None
+        self._next_part = 1
+        self.bytes_in = 0
+        self.result: UploadResult | None = None
+        self.check_source: Callable[[], None] | None = None
+        """Called before the object is created; raises SourceError if the source changed."""
+
+    # ----------------------------------------------------------------- taking bytes in
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data``; blocks while the buffer budget is used up (back-pressure)."""
+        view = memoryview(data).cast("B")
+        with self._lock:
+            self._check_open()
+            self._check_length(len(view))
+            self.bytes_in += len(view)
+            while view:
+                self._ensure_buffer()
+                assert self._buf is not None
+                n = min(len(view), self._target - self._fill)
+                self._buf[self._fill : self._fill + n] = view[:n]
+                view = view[n:]
+                self._accept(n)
+
+    def would_block(self, n: int) -> bool:
+        """False when ``write`` of ``n`` bytes can finish without waiting or any request."""
+        return self._buf is None or self._fill + n >= self._target or self._closed
+
+    def write_from(self, reader: Readable) -> None:
+        """Read ``reader`` to its end straight into part buffers (``readinto`` when it has one)."""
+        readinto = getattr(reader, "readinto", None)
+        with self._lock:
+            self._check_open()
+            while True:
+                if self.size is not None and self.bytes_in == self.size:
+                    extra = reader.read(1)
+                    if extra:
+                        self._check_length(len(extra))
+                    return
+                self._ensure_buffer()
+                assert self._buf is not None
+                window = memoryview(self._buf)[self._fill : self._target]
+                try:
+                    if readinto is not None:
+                        n = readinto(window)
+                    else:
+                        chunk = reader.read(len(window))
+                        n = None if chunk is None else len(chunk)
+                        if chunk:
+                            window[: len(chunk)] = chunk
+                except OSError as exc:
+                    raise self._fail(SourceError(f"reading the source failed: {exc}")) from exc
+                finally:
+                    window.release()
+                if n is None:  # a non-blocking source with nothing to give yet
+                    self._sleep(0.01)
+                    continue
+                if n == 0:
+                    return
+                self.bytes_in += n
+                self._accept(n)
+
+    def send_file(self, fd: int) -> None:
+        """Upload ``size`` bytes of the open file ``fd``, each part read by offset in its thread.
+
+        Only ``concurrency`` buffers are used: nothing is held back, parts can be re-read.
+        """
+        assert self.size is not None, "send_file needs the file's size"
+        size = self.size
+        with self._lock:
+            self._check_open()
+            self.pool = BufferPool(self.concurrency)
+            if not self._known_multipart():
+                buf = bytearray(size)
+                _pread_exact(fd, memoryview(buf), 0)
+                self._held, self.bytes_in = (buf, size), size
+                return
+            self._start_multipart()
+            for part in range(1, (self.plan.part_count or 0) + 1):
+                offset = self.plan.offset(part)
+                length = min(self.plan.part_size(part), size - offset)
+                try:
+                    part_buf = self.pool.acquire(length)
+                except PoolClosed:
+                    self._check_open()
+                    raise
+                assert part_buf is not None
+                self._submit(
+                    part, part_buf, length, functools.partial(_pread_exact, fd, offset=offset)
+                )
+                self.bytes_in += length
+            self._next_part = (self.plan.part_count or 0) + 1
+
+    def _check_open(self) -> None:
+        if self._aborted:
+            raise self._aborted_error()
+        if self._error is not None:
+            raise self._fail(self._error)
+        if self._closed:
+            raise S3StreamError("the upload is already finished")
+
+    def _check_length(self, n: int) -> None:
+        if self.size is not None and self.bytes_in + n > self.size:
+            raise self._fail(
+                SourceError(
+                    f"the source is longer than the declared size of {self.size} bytes: "
+                    "declare the right size, or none"
+                )
+            )
+
+    def _ensure_buffer(self) -> None:
+        if self._buf is not None:
+            return
+        if self._next_part > self.plan.max_parts:
+            raise self._fail(
+                SourceError(
+                    f"the stream exceeds {format_size(self.plan.capacity)}, the most "
+                    f"{self.plan.max_parts} parts can carry: declare the size, or use larger parts"
+                )
+            )
+        nominal = self.plan.part_size(self._next_part)
+        if self.size is not None:
+            nominal = min(nominal, self.size - self.plan.offset(self._next_part))
+        try:
+            buf = self.pool.acquire(nominal)
+        except PoolClosed:
+            self._check_open()
+            raise
+        assert buf is not None
+        self._buf, self._fill, self._target = buf, 0, nominal
+
+    def _accept(self, n: int) -> None:
+        """``n`` bytes landed in the current buffer: promote the held part, ship a full one."""
+        if n and self._held is not None:
+            held_buf, held_len = self._held
+            self._held = None
+            self._start_multipart()
+            self._submit(1, held_buf, held_len)
+        self._fill += n
+        if self._fill < self._target:
+            return
+        buf, length = self._buf, self._fill
+        assert buf is not None
+        self._buf = None
+        part = self._next_part
+        self._next_part += 1
+        if part == 1 and self.upload_id is None and not self._known_multipart():
+            self._held = (buf, length)
+            return
+        self._start_multipart()
+        self._submit(part, buf, length)
+
+    def _known_multipart(self) -> bool:
+        return self.size is not None and self.size > self.plan.first_part_size
+
+    # ----------------------------------------------------------------- parts
+
+    def _start_multipart(self) -> None:
+        if self.upload_id is not None:
+            return
+        options = ObjectOptions(self.config.content_type, self.config.metadata)
+        self.upload_id = self._retry(
+            lambda: self.store.create_multipart_upload(
+                self.bucket, self.key, checksum=self.algorithm, options=options
+            ),
+            "CreateMultipartUpload",
+        )
+        log.info("started multipart upload %s of s3://%s/%s", self.upload_id, self.bucket, self.key)
+        if self._aborted:  # abort() ran while the upload was being created
+            self._abort_remote()
+            self._check_open()
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3stream-part")
+
+    def _submit(
+        self,
+        part_number: int,
+        buf: bytearray,
+        length: int,
+        fill: Filler = None,
+    ) -> None:
+        if self._aborted:
+            raise self._aborted_error()
+        assert self._executor is not None
+        future = self._executor.submit(self._upload_part, part_number, buf, length, fill)
+        with self._state_lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._state_lock:
+            self._futures.discard(future)
+
+    def _upload_part(
+        self,
+        part_number: int,
+        buf: bytearray,
+        length: int,
+        fill: Filler,
+    ) -> None:
+        view = memoryview(buf)[:length]
+        try:
+            if self._error is not None or self._aborted:
+                return
+            if fill is not None:
+                fill(view)
+            part_digest = digest(self.algorithm, view)
+            value = encode(self.algorithm, part_digest) if part_digest else None
+            assert self.upload_id is not None
+            upload_id = self.upload_id
+            sent = [0]
+
+            def on_sent(n: int) -> None:
+                sent[0] += n
+                self.progress.sent(n)
+
+            def attempt() -> PartReceipt:
+                if sent[0]:
+                    self.progress.sent(-sent[0])
+                    sent[0] = 0
+                return self.store.upload_part(
+                    self.bucket,
+                    self.key,
+                    upload_id,
+                    part_number,
+                    view,
+                    checksum=self.algorithm,
+                    checksum_value=value,
+                    on_sent=on_sent,
+                )
+
+            receipt = self._retry(attempt, f"UploadPart {part_number}")
+            with self._state_lock:
+                self._receipts[part_number] = receipt
+                if part_digest is not None:
+                    self._digests[part_number] = part_digest
+            self.progress.part_done()
+            log.debug("part %d done (%d bytes)", part_number, length)
+        except BaseException as exc:
+            with self._state_lock:
+                if self._error is None:
+                    self._error = exc
+            self.pool.close()  # wake a writer blocked on back-pressure
+        finally:
+            view.release()
+            self.pool.release(buf)
+
+    def _retry(self, operation: Callable[[], Any], describe: str) -> Any:
+        return call_with_retry(
+            operation,
+            self.config.retry,
+            describe=describe,
+            sleep=self._sleep,
+            rand=self._rand,
+            should_stop=lambda: self._aborted or self._error is not None,
+        )
+
+    # ----------------------------------------------------------------- finishing
+
+    def finish(self) -> UploadResult:
+        """Upload what is left, complete the object and return the result."""
+        with self._lock:
+            self._check_open()
+            self._closed = True
+            try:
+                if self.size is not None and self.bytes_in < self.size:
+                    raise SourceError(
+                        f"the source ended after {self.bytes_in} of {self.size} declared bytes: "
+                        "declare the right size, or none"
+                    )
+                if self.upload_id is None:
+                    if self.check_source is not None:
+                        self.check_source()
+                    info = self._put_single()
+                    parts = 1
+                else:
+                    if self._buf is not None and self._fill:
+                        self._submit(self._next_part, self._buf, self._fill)
+                        self._buf = None
+                    self._wait_parts()
+                    if self._error is not None:
+                        raise self._error
+                    if self.check_source is not None:
+                        self.check_source()
+                    info = self._complete()
+                    parts = len(self._receipts)
+            except BaseException as exc:
+                raise self._fail(exc) from None
+            finally:
+                self._shutdown()
+        self.result = UploadResult(
+            bucket=self.bucket,
+            key=self.key,
+            etag=info.etag,
+            version_id=info.version_id,
+            size=self.bytes_in,
+            checksum_algorithm=self.algorithm.value,
+            checksum=info.checksum,
+            checksum_type=info.checksum_type,
+            parts=parts,
+            duration=self._clock() - self._started_at,
+            upload_id=self.upload_id,
+        )
+        self.progress.finish()
+        log.info(
+            "uploaded s3://%s/%s (%d bytes, %d parts)", self.bucket, self.key, self.bytes_in, parts
+        )
+        return self.result
+
+    def _put_single(self) -> ObjectInfo:
+        if self._held is not None:
+            buf, length = self._held
+        elif self._buf is not None:
+            buf, length = self._buf, self._fill
+        else:
+            buf, length = bytearray(), 0
+        view = memoryview(buf)[:length]
+        part_digest = digest(self.algorithm, view)
+        value = encode(self.algorithm, part_digest) if part_digest else None
+        options = ObjectOptions(self.config.content_type, self.config.metadata)
+        sent = [0]
+
+        def on_sent(n: int) -> None:
+            sent[0] += n
+            self.progress.sent(n)
+
+        def attempt() -> ObjectInfo:
+            if sent[0]:
+                self.progress.sent(-sent[0])
+                sent[0] = 0
+            return self.store.put_object(
+                self.bucket,
+                self.key,
+                view,
+                checksum=self.algorithm,
+                checksum_value=value,
+                options=options,
+                if_none_match=self.config.no_clobber,
+                on_sent=on_sent,
+            )
+
+        try:
+            info: ObjectInfo = self._retry(attempt, "PutObject")
+        finally:
+            view.release()
+        self._verify_checksum(value, info)
+        self.progress.part_done()
+        return info
+
+    def _wait_parts(self) -> None:
+        while True:
+            with self._state_lock:
+                pending = list(self._futures)
+            if not pending:
+                return
+            for future in pending:
+                future.result()
+
+    def _complete(self) -> ObjectInfo:
+        assert self.upload_id is not None
+        upload_id = self.upload_id
+        receipts = [self._receipts[n] for n in sorted(self._receipts)]
+        expected = None
+        if self._digests:
+            expected = combine(self.algorithm, [self._digests[n] for n in sorted(self._digests)])
+        tries = [0]
+
+        def attempt() -> ObjectInfo:
+            tries[0] += 1
+            try:
+                return self.store.complete_multipart_upload(
+                    self.bucket,
+                    self.key,
+                    upload_id,
+                    receipts,
+                    checksum=self.algorithm,
+                    checksum_value=expected,
+                    if_none_match=self.config.no_clobber,
+                )
+            except NoSuchUpload:
+                # An earlier attempt may have completed the upload before its reply was lost.
+                if tries[0] > 1:
+                    done = self.store.head_object(self.bucket, self.key)
+                    if (
+                        done is not None
+                        and done.size == self.bytes_in
+                        and (expected is None or done.checksum == expected)
+                    ):
+                        return done
+                raise
+
+        info: ObjectInfo = self._retry(attempt, "CompleteMultipartUpload")
+        self._verify_checksum(expected, info)
+        return info
+
+    def _verify_checksum(self, expected: str | None, info: ObjectInfo) -> None:
+        if expected is not None and info.checksum is not None and info.checksum != expected:
+            raise StoreError(
+                f"the store reports checksum {info.checksum} for the object, expected {expected}",
+                code="BadDigest",
+            )
+
+    # ----------------------------------------------------------------- failure and abort
+
+    def abort(self) -> None:
+        """Stop the upload and abort its multipart upload. Safe from any thread, idempotent."""
+        if self._aborted:
+            return
+        self._aborted = True
+        self.pool.close()
+        self._shutdown()
+        self._abort_remote()
+        self._closed = True
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        """Stop everything, abort remotely (unless told not to) and return the error to raise."""
+        with self._state_lock:
+            if self._error is None:
+                self._error = exc
+            first = self._error
+        self._closed = True
+        self.pool.close()
+        self._shutdown()
+        leave = self.config.leave_parts_on_error
+        if not leave:
+            self._abort_remote()
+        if isinstance(first, UploadAborted | SourceError | UploadFailed):
+            return first.locate(self.bucket, self.key, self.upload_id)
+        if isinstance(first, S3StreamError) and not isinstance(first, StoreError):
+            return first.locate(self.bucket, self.key, self.upload_id)
+        if self._aborted:
+            return self._aborted_error()
+        kept = (
+            f"; its parts were kept under upload id {self.upload_id}"
+            if (leave and self.upload_id)
+            else ""
+        )
+        failure = UploadFailed(
+            f"upload to s3://{self.bucket}/{self.key} failed: {first}{kept}",
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=self.upload_id,
+            parts_left=bool(leave and self.upload_id),
+        )
+        failure.__cause__ = first
+        return failure
+
+    def _aborted_error(self) -> UploadAborted:
+        error = UploadAborted(f"the upload to s3://{self.bucket}/{self.key} was aborted")
+        error.locate(self.bucket, self.key, self.upload_id)
+        return error
+
+    def _shutdown(self) -> None:
+        executor = self._executor
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _abort_remote(self) -> None:
+        upload_id = self.upload_id
+        if upload_id is None:
+            return
+        try:
+            call_with_retry(
+                lambda: self.store.abort_multipart_upload(self.bucket, self.key, upload_id),
+                self.config.retry,
+                describe="AbortMultipartUpload",
+                sleep=self._sleep,
+                rand=self._rand,
+            )
+            log.info("aborted multipart upload %s", upload_id)
+        except NoSuchUpload:
+            pass
+        except S3StreamError as exc:
+            log.warning("could not abort multipart upload %s: %s", upload_id, exc)

@@ -1,0 +1,89 @@
+"""The one exception tree of s3stream.
+
+::
+
+    S3StreamError
+    ├── ConfigError        bad arguments or configuration, raised before any request
+    ├── SourceError        the data source misbehaved (short, long, unreadable, changed)
+    ├── StoreError         a failed store call, translated from botocore at the store boundary
+    │   └── NoSuchUpload   the multipart upload is gone (aborted or completed elsewhere)
+    ├── UploadFailed       an upload could not be completed (``__cause__`` says why)
+    └── UploadAborted      the upload was aborted on request
+
+Errors that concern one upload carry ``bucket``, ``key`` and ``upload_id`` (``None`` before
+a multipart upload exists) so that a caller who kept the parts can resume or clean up.
+"""
+
+from __future__ import annotations
+
+
+class S3StreamError(Exception):
+    """Base class of every error s3stream raises on purpose."""
+
+    bucket: str | None = None
+    key: str | None = None
+    upload_id: str | None = None
+
+    def locate(self, bucket: str, key: str, upload_id: str | None) -> S3StreamError:
+        """Attach the upload's coordinates (first attachment wins) and return self."""
+        if self.bucket is None:
+            self.bucket, self.key, self.upload_id = bucket, key, upload_id
+        return self
+
+
+class ConfigError(S3StreamError, ValueError):
+    """An argument or a configuration value is invalid. Nothing was sent."""
+
+
+class SourceError(S3StreamError):
+    """The source could not be read, or delivered fewer or more bytes than declared."""
+
+
+class StoreError(S3StreamError):
+    """A store call failed.
+
+    ``code`` is the S3 error code (``SlowDown``, ``AccessDenied``) or a transport error name,
+    ``status`` the HTTP status (``None`` when no response came), ``retryable`` whether trying
+    the same call again may succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int | None = None,
+        retryable: bool = False,
+        operation: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+        self.operation = operation
+
+
+class NoSuchUpload(StoreError):
+    """The multipart upload does not exist (any more)."""
+
+
+class UploadFailed(S3StreamError):
+    """The upload failed; ``__cause__`` holds the error that ended it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str,
+        key: str,
+        upload_id: str | None,
+        parts_left: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.bucket, self.key, self.upload_id = bucket, key, upload_id
+        self.parts_left = parts_left
+        """True when the multipart upload was left in place (``leave_parts_on_error``)."""
+
+
+class UploadAborted(S3StreamError):
+    """The upload was aborted on request; its multipart upload was aborted too."""

@@ -1,0 +1,24 @@
+"""What a finished upload returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None
+    size: int
+    checksum_algorithm: str
+    """``crc64nvme``, ``crc32c``, ``crc32``, ``sha256`` or ``none``."""
+    checksum: str | None
+    """Base64 as S3 reports it; ``FULL_OBJECT`` CRCs equal a CRC of the whole object."""
+    checksum_type: str | None
+    parts: int
+    """Parts uploaded; 1 for a single PutObject."""
+    duration: float
+    upload_id: str | None = None
+    """The multipart upload id, or ``None`` when the object went up as one PutObject."""

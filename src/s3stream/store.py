@@ -1,0 +1,116 @@
+"""The narrow store interface: only the S3 calls s3stream makes.
+
+The engine and its tests see these types, never botocore's. :mod:`s3stream.botostore`
+implements it on botocore; tests add an in-memory fake and run one conformance suite on both.
+Implementations translate every failure into :class:`~s3stream.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from .checksums import ChecksumAlgorithm
+
+OnSent = Callable[[int], None]
+"""Called with byte counts as a request body goes out (for progress)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartReceipt:
+    """An acknowledged part: what CompleteMultipartUpload needs, plus what resume checks."""
+
+    part_number: int
+    etag: str
+    size: int
+    checksum: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    etag: str
+    version_id: str | None = None
+    checksum: str | None = None
+    checksum_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """An incomplete multipart upload, as ListMultipartUploads reports it."""
+
+    key: str
+    upload_id: str
+    initiated: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectOptions:
+    """Attributes set when an object is created."""
+
+    content_type: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+class ObjectStore(Protocol):
+    def create_multipart_upload(
+        self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
+    ) -> str:
+        """Start a multipart upload and return its id."""
+        ...
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: memoryview,
+        *,
+        checksum: ChecksumAlgorithm,
+        checksum_value: str | None,
+        on_sent: OnSent | None = None,
+    ) -> PartReceipt: ...
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[PartReceipt],
+        *,
+        checksum: ChecksumAlgorithm,
+        checksum_value: str | None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo: ...
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartReceipt]:
+        """All parts the server holds for the upload (paginated until complete)."""
+        ...
+
+    def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]: ...
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: memoryview,
+        *,
+        checksum: ChecksumAlgorithm,
+        checksum_value: str | None,
+        options: ObjectOptions,
+        if_none_match: bool = False,
+        on_sent: OnSent | None = None,
+    ) -> ObjectInfo: ...
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's attributes with its checksum, or ``None`` if there is no such key."""
+        ...
+
+    def presign(
+        self, method: Literal["GET", "PUT"], bucket: str, key: str, expires_in: int
+    ) -> str: ...

@@ -1,0 +1,224 @@
+"""``S3StreamUploader``: the library's front door."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from .botostore import BotoStore, make_client
+from .config import UploadConfig, validate_target
+from .engine import MultipartWriter
+from .errors import ConfigError, SourceError
+from .progress import ProgressCallback
+from .result import UploadResult
+from .session import UploadSession
+from .store import ObjectStore
+
+Chunk = bytes | bytearray | memoryview
+StreamSource = Any
+"""A binary file object, an iterable of bytes-like chunks, or an async iterable of them."""
+
+
+class S3StreamUploader:
+    """Uploads files, streams and pushed chunks to S3 through the multipart engine.
+
+    With no arguments the standard AWS configuration chain applies (environment variables
+    including ``AWS_ENDPOINT_URL_S3``, shared config and credentials files, ``AWS_PROFILE``).
+    ``endpoint_url``, ``region`` and ``profile`` override it; ``client`` supplies a ready
+    botocore/boto3 S3 client instead (its own retry and checksum settings then apply too);
+    ``store`` any :class:`~s3stream.store.ObjectStore`. ``config`` sets defaults for every
+    upload, and each call's keyword options override single fields of it.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        client: Any = None,
+        store: ObjectStore | None = None,
+        config: UploadConfig | None = None,
+        payload_signing: bool = False,
+    ) -> None:
+        self.config = config or UploadConfig()
+        if store is None:
+            if client is None:
+                client = make_client(
+                    endpoint_url=endpoint_url,
+                    region=region,
+                    profile=profile,
+                    payload_signing=payload_signing,
+                )
+            store = BotoStore(client)
+        self.store: ObjectStore = store
+
+    def _writer(
+        self,
+        bucket: str,
+        key: str,
+        size: int | None,
+        on_progress: ProgressCallback | None,
+        options: dict[str, Any],
+    ) -> MultipartWriter:
+        validate_target(bucket, key)
+        config = self.config.with_options(**options)
+        return MultipartWriter(self.store, bucket, key, config, size=size, on_progress=on_progress)
+
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        bucket: str,
+        key: str,
+        on_progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> UploadResult:
+        """Upload a regular file; parts are read by offset and sent in parallel.
+
+        The content type is guessed from the file name unless ``content_type`` is given. A
+        file that changes while it is uploaded fails with :class:`SourceError` and no object.
+        """
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise SourceError(f"{path}: no such file: check the path") from None
+        except IsADirectoryError:
+            raise SourceError(f"{path} is a directory: give a file") from None
+        except PermissionError:
+            raise SourceError(f"{path}: permission denied: check the file's permissions") from None
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open: {exc.strerror}") from None
+        try:
+            before = os.fstat(fd)
+            if not _is_regular(before.st_mode):
+                raise SourceError(
+                    f"{path} is not a regular file: use upload_stream for pipes and devices"
+                )
+            if "content_type" not in options and self.config.content_type is None:
+                options["content_type"] = mimetypes.guess_type(path.name)[0]
+            writer = self._writer(bucket, key, before.st_size, on_progress, options)
+
+            def unchanged() -> None:
+                after = os.fstat(fd)
+                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                    raise SourceError(
+                        f"{path} changed while it was uploaded: upload it again once it is "
+                        "complete (or use follow mode for a growing file)"
+                    )
+
+            writer.check_source = unchanged
+            writer.send_file(fd)
+            return writer.finish()
+        finally:
+            os.close(fd)
+
+    def upload_stream(
+        self,
+        source: StreamSource,
+        bucket: str,
+        key: str,
+        size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> UploadResult:
+        """Upload a stream of known or unknown length.
+
+        ``source`` is a binary file object (``sys.stdin.buffer``, ``Popen(...).stdout``; read
+        with ``readinto`` straight into part buffers), an iterable of bytes-like chunks, or an
+        async iterable of them (consumed on a private event loop; inside a running loop use
+        :meth:`aupload_stream`). A source that ends before ``size`` or runs past it raises
+        :class:`SourceError` and leaves nothing behind.
+        """
+        kind = _source_kind(source)
+        if kind == "async":
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return asyncio.run(
+                    self.aupload_stream(source, bucket, key, size, on_progress, **options)
+                )
+            raise ConfigError(
+                "upload_stream was given an async iterable inside a running event loop: "
+                "use `await uploader.aupload_stream(...)`"
+            )
+        writer = self._writer(bucket, key, size, on_progress, options)
+        try:
+            if kind == "file":
+                writer.write_from(source)
+            else:
+                for chunk in source:
+                    writer.write(chunk)
+        except BaseException as exc:
+            if not isinstance(exc, SourceError) and writer.result is None:
+                writer.abort()
+            raise
+        return writer.finish()
+
+    async def aupload_stream(
+        self,
+        source: StreamSource,
+        bucket: str,
+        key: str,
+        size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> UploadResult:
+        """The asyncio form of :meth:`upload_stream` (also takes async iterables)."""
+        kind = _source_kind(source)
+        if kind != "async":
+            return await asyncio.to_thread(
+                self.upload_stream, source, bucket, key, size, on_progress, **options
+            )
+        session = self.open_upload(bucket, key, size, on_progress, **options)
+        async with session:
+            async for chunk in source:
+                await session.awrite(chunk)
+        assert session.result is not None
+        return session.result
+
+    def open_upload(
+        self,
+        bucket: str,
+        key: str,
+        size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> UploadSession:
+        """Start a push session: ``write(chunk)`` ... ``finish()`` (or ``abort()``)."""
+        return UploadSession(self._writer(bucket, key, size, on_progress, options))
+
+    def presign(
+        self, method: Literal["GET", "PUT"], bucket: str, key: str, expires_in: int = 3600
+    ) -> str:
+        """A presigned URL to GET or PUT one object."""
+        validate_target(bucket, key)
+        return self.store.presign(method, bucket, key, expires_in)
+
+
+def _is_regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
+
+
+def _source_kind(source: object) -> Literal["file", "async", "iter"]:
+    if hasattr(source, "readinto") or hasattr(source, "read"):
+        return "file"
+    if hasattr(source, "__aiter__"):
+        return "async"
+    if isinstance(source, bytes | bytearray | memoryview | str):
+        raise ConfigError(
+            "upload_stream takes a file object or an iterable of chunks, not a bytes object: "
+            "wrap it, e.g. [data] or io.BytesIO(data)"
+        )
+    if isinstance(source, Iterable):
+        return "iter"
+    raise ConfigError(
+        f"cannot stream from a {type(source).__name__}: give a binary file object, "
+        "an iterable or an async iterable of bytes"
+    )
