@@ -56,6 +56,8 @@ def make_client(
     endpoint_url: str | None = None,
     region: str | None = None,
     profile: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
     payload_signing: bool = False,
     max_pool_connections: int = 64,
     connect_timeout: float = 10.0,
@@ -81,7 +83,12 @@ def make_client(
             s3={"payload_signing_enabled": payload_signing},
         )
         return session.create_client(
-            "s3", endpoint_url=endpoint_url, region_name=region, config=config
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=config,
         )
     except ProfileNotFound as exc:
         raise ConfigError(f"{exc}: check AWS_PROFILE or the --profile name") from None

@@ -1,0 +1,328 @@
+"""The engine against the in-memory store: state machine, failure paths, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from s3stream import (
+    S3StreamUploader,
+    SourceError,
+    StoreError,
+    UploadAborted,
+    UploadConfig,
+    UploadFailed,
+)
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.engine import MultipartWriter
+from s3stream.limits import MiB
+from s3stream.progress import Progress
+from s3stream.store import ObjectInfo, PartReceipt
+
+from .fakes import MemoryStore
+
+PART = 5 * MiB
+
+
+def writer(store: MemoryStore, size: int | None = None, **options: object) -> MultipartWriter:
+    config = UploadConfig().with_options(part_size=PART, concurrency=2, **options)
+    return MultipartWriter(store, "b", "k", config, size=size, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    ("size", "calls"),
+    [
+        (0, ["PutObject"]),
+        (1, ["PutObject"]),
+        (PART - 1, ["PutObject"]),
+        (PART, ["PutObject"]),
+        (
+            PART + 1,
+            ["CreateMultipartUpload", "UploadPart", "UploadPart", "CompleteMultipartUpload"],
+        ),
+    ],
+)
+@pytest.mark.parametrize("declared", [True, False])
+def test_one_part_is_one_put(size: int, calls: list[str], declared: bool) -> None:
+    store = MemoryStore()
+    data = os.urandom(size)
+    w = writer(store, size if declared else None)
+    w.write_from(io.BytesIO(data))
+    result = w.finish()
+    assert sorted(store.calls) == sorted(calls)
+    assert store.data("b", "k") == data
+    assert result.size == size
+    assert result.parts == (1 if size <= PART else 2)
+    assert (result.upload_id is None) == (size <= PART)
+
+
+@pytest.mark.parametrize("algorithm", list(ChecksumAlgorithm))
+def test_many_parts_every_checksum(algorithm: ChecksumAlgorithm) -> None:
+    store = MemoryStore()
+    data = os.urandom(4 * PART + 123)
+    w = writer(store, checksum=algorithm)
+    for i in range(0, len(data), 300_000):
+        w.write(data[i : i + 300_000])
+    result = w.finish()
+    assert store.data("b", "k") == data
+    assert result.parts == 5
+    assert result.checksum_algorithm == algorithm.value
+    assert (result.checksum is None) == (algorithm is ChecksumAlgorithm.NONE)
+    assert store.uploads == {}
+
+
+def test_source_shorter_than_declared_leaves_nothing() -> None:
+    store = MemoryStore()
+    w = writer(store, size=3 * PART)
+    w.write(os.urandom(2 * PART + 5))
+    with pytest.raises(SourceError, match="ended after .* of .* declared bytes") as info:
+        w.finish()
+    assert info.value.upload_id is not None
+    assert store.objects == {} and store.uploads == {}
+    assert "AbortMultipartUpload" in store.calls
+
+
+def test_source_longer_than_declared_leaves_nothing() -> None:
+    store = MemoryStore()
+    w = writer(store, size=2 * PART)
+    with pytest.raises(SourceError, match="longer than the declared size"):
+        w.write_from(io.BytesIO(os.urandom(2 * PART + 1)))
+    assert store.objects == {} and store.uploads == {}
+
+
+def test_file_object_longer_than_declared_single_part() -> None:
+    store = MemoryStore()
+    w = writer(store, size=10)
+    with pytest.raises(SourceError, match="longer"):
+        w.write_from(io.BytesIO(b"x" * 11))
+    assert store.calls == []
+
+
+def fail_on(operation: str, error: StoreError, times: int = 1_000_000) -> MemoryStore:
+    remaining = [times]
+
+    def hook(name: str, args: dict[str, object]) -> None:
+        if name == operation and remaining[0] > 0:
+            remaining[0] -= 1
+            raise error
+
+    return MemoryStore(hook)
+
+
+def test_fatal_part_error_aborts_and_reports_the_upload() -> None:
+    store = fail_on("UploadPart", StoreError("denied", code="AccessDenied", status=403))
+    w = writer(store)
+    with pytest.raises(UploadFailed, match="AccessDenied|denied") as info:
+        w.write(os.urandom(4 * PART))
+        w.finish()
+    assert info.value.upload_id is not None and info.value.key == "k"
+    assert isinstance(info.value.__cause__, StoreError)
+    assert store.uploads == {} and store.objects == {}
+    assert store.calls.count("UploadPart") <= 2  # fails fast: no retries, no new parts
+
+
+def test_leave_parts_on_error_keeps_the_upload() -> None:
+    store = fail_on("CompleteMultipartUpload", StoreError("denied", code="AccessDenied"))
+    w = writer(store, leave_parts_on_error=True)
+    w.write(os.urandom(2 * PART + 1))
+    with pytest.raises(UploadFailed, match="parts were kept under upload id") as info:
+        w.finish()
+    assert info.value.parts_left and info.value.upload_id in store.uploads
+    assert "AbortMultipartUpload" not in store.calls
+
+
+def test_transient_errors_are_retried_from_the_kept_buffer() -> None:
+    slow = StoreError("slow", code="SlowDown", status=503, retryable=True)
+    store = fail_on("UploadPart", slow, times=5)
+    data = os.urandom(3 * PART)
+    w = writer(store)
+    w.write(data)
+    w.finish()
+    assert store.data("b", "k") == data
+    assert store.calls.count("UploadPart") == 3 + 5
+
+
+def test_gives_up_after_max_attempts() -> None:
+    store = fail_on("PutObject", StoreError("x", code="InternalError", status=500, retryable=True))
+    w = writer(store)
+    w.write(b"abc")
+    with pytest.raises(UploadFailed):
+        w.finish()
+    assert store.calls.count("PutObject") == UploadConfig().retry.max_attempts
+
+
+class LostCompleteReply(MemoryStore):
+    """Completes the upload, then loses the reply once (a reset after the server acted)."""
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[PartReceipt],
+        *,
+        checksum: ChecksumAlgorithm,
+        checksum_value: str | None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        info = super().complete_multipart_upload(
+            bucket,
+            key,
+            upload_id,
+            parts,
+            checksum=checksum,
+            checksum_value=checksum_value,
+            if_none_match=if_none_match,
+        )
+        if self.calls.count("CompleteMultipartUpload") == 1:
+            raise StoreError("reset", code="ConnectionClosedError", retryable=True)
+        return info
+
+
+def test_a_completion_whose_reply_was_lost_is_recognised() -> None:
+    store = LostCompleteReply()
+    data = os.urandom(2 * PART)
+    w = writer(store)
+    w.write(data)
+    result = w.finish()
+    assert store.data("b", "k") == data
+    assert result.checksum == store.objects[("b", "k")][1].checksum
+    assert "HeadObject" in store.calls
+
+
+class GatedStore(MemoryStore):
+    """Parts wait for a gate: lets a test hold uploads in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def upload_part(self, *args: object, **kwargs: object) -> PartReceipt:
+        assert self.gate.wait(10)
+        return super().upload_part(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_back_pressure_bounds_buffered_bytes() -> None:
+    store = GatedStore()
+    w = writer(store)  # concurrency 2 → 3 buffers
+    chunk = os.urandom(1 * MiB)
+    written = [0]
+
+    def produce() -> None:
+        for _ in range(20 * 5):  # 20 parts
+            w.write(chunk)
+            written[0] += len(chunk)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    producer.join(0.5)
+    assert producer.is_alive(), "the writer should block while parts are in flight"
+    # part 1 promoted + 2 in flight + 1 filling; 1 more MiB cannot land anywhere
+    assert written[0] <= 4 * PART
+    assert w.pool.peak_bytes <= 3 * PART
+    store.gate.set()
+    producer.join(10)
+    w.finish()
+    assert w.pool.peak_bytes <= 3 * PART
+    assert len(store.data("b", "k")) == 100 * MiB
+
+
+def test_abort_wakes_a_blocked_writer_and_aborts_remotely() -> None:
+    store = GatedStore()
+    w = writer(store)
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            while True:
+                w.write(b"x" * MiB)
+        except BaseException as exc:
+            errors.append(exc)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    producer.join(0.3)
+    store.gate.set()  # let in-flight parts end so abort's shutdown can finish
+    w.abort()
+    producer.join(5)
+    assert not producer.is_alive()
+    assert isinstance(errors[0], UploadAborted)
+    assert store.uploads == {} and store.objects == {}
+    with pytest.raises(UploadAborted):
+        w.finish()
+
+
+def test_progress_is_throttled_and_ends_with_a_final_event() -> None:
+    store = MemoryStore()
+    now = [0.0]
+    events: list[Progress] = []
+    config = UploadConfig(part_size=PART, concurrency=1, progress_interval=1.0)
+    w = MultipartWriter(
+        store, "b", "k", config, size=4 * PART, on_progress=events.append, clock=lambda: now[0]
+    )
+    for _ in range(4):
+        w.write(b"x" * PART)
+        now[0] += 0.25
+    w.finish()
+    final = events[-1]
+    assert final.done and final.bytes_sent == 4 * PART and final.percent == 100.0
+    assert final.parts_done == 4 and final.parts_total == 4
+    assert len([e for e in events if not e.done]) <= 2  # 1 s throttle over 1 s of uploads
+    assert sum(e.done for e in events) == 1
+
+
+def test_progress_eta_and_rate() -> None:
+    p = Progress(bytes_sent=50, total=200, parts_done=1, parts_total=4, elapsed=5.0)
+    assert p.rate == 10.0 and p.eta == 15.0 and p.percent == 25.0
+    assert Progress(0, None, 0, None, 0.0).eta is None
+
+
+def test_session_context_manager_aborts_on_exception() -> None:
+    store = MemoryStore()
+    uploader = S3StreamUploader(store=store)
+    with pytest.raises(RuntimeError), uploader.open_upload("bucket", "key", part_size=PART) as s:
+        s.write(os.urandom(3 * PART))
+        raise RuntimeError("producer crashed")
+    assert store.uploads == {} and store.objects == {}
+
+
+def test_session_async_twins() -> None:
+    store = MemoryStore()
+    uploader = S3StreamUploader(store=store)
+    data = os.urandom(3 * PART + 7)
+
+    async def main() -> None:
+        session = uploader.open_upload("bucket", "key", part_size=PART)
+        for i in range(0, len(data), 65536):
+            await session.awrite(data[i : i + 65536])
+        await session.afinish()
+
+    asyncio.run(main())
+    assert store.data("bucket", "key") == data
+
+
+def test_async_iterable_source() -> None:
+    store = MemoryStore()
+    uploader = S3StreamUploader(store=store)
+    data = os.urandom(2 * PART + 1)
+
+    async def chunks() -> object:
+        for i in range(0, len(data), 100_000):
+            yield data[i : i + 100_000]
+
+    result = uploader.upload_stream(chunks(), "bucket", "key", part_size=PART)
+    assert store.data("bucket", "key") == data and result.parts == 3
+
+
+def test_no_clobber_on_single_put() -> None:
+    store = MemoryStore()
+    uploader = S3StreamUploader(store=store)
+    uploader.upload_stream([b"one"], "bucket", "key")
+    with pytest.raises(UploadFailed, match="PreconditionFailed|exists"):
+        uploader.upload_stream([b"two"], "bucket", "key", no_clobber=True)
+    assert store.data("bucket", "key") == b"one"
