@@ -38,6 +38,9 @@ def test_traced_allocations_stay_within_the_formula(
     for name, value in s3server.env().items():
         monkeypatch.setenv(name, value)
     uploader = S3StreamUploader()
+    # one small upload first: one-time costs (service model, endpoint rules, connection pool)
+    # are not what the formula bounds
+    uploader.upload_stream([block] * 11, bucket, f"{unique_key}-warmup", part_size=part_size)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -99,11 +102,13 @@ def test_process_memory_of_a_piped_stream_stays_flat(
     for _ in range(TOTAL // len(block)):
         child.stdin.write(block)
     child.stdin.close()
-    out, _ = child.communicate(timeout=300)
-    assert child.returncode == 0
+    assert child.stdout is not None
+    out = child.stdout.read()
+    assert child.wait(timeout=300) == 0
     report = json.loads(out)
     growth = report["peak"] - report["before"]
     formula = (concurrency + 1) * part_size  # readinto: no read buffer beyond the parts
+    print(f"RSS growth {growth / MiB:.1f} MiB for a 256 MiB stream, formula {formula / MiB} MiB")
     assert report["size"] == TOTAL
     # allow 16 MiB for thread stacks, sockets and allocator slack; the stream is 256 MiB
     assert growth <= formula + 16 * MiB, f"RSS grew {growth / MiB:.1f} MiB, formula {formula / MiB}"

@@ -7,6 +7,8 @@ credentials, and the server's output goes to ``weed.log`` in the data directory.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import os
@@ -104,11 +106,11 @@ def _ephemeral_port() -> int:
 def _hold_port_pair(held: list[socket.socket], attempts: int = 500) -> tuple[int, int]:
     """Reserve a free HTTP port together with its conventional gRPC port (+10000)."""
     for _ in range(attempts):
-        http = _ephemeral_port()
-        if http + _GRPC_OFFSET > 65535 or not _hold_port(http, held):
+        port = _ephemeral_port()
+        if port + _GRPC_OFFSET > 65535 or not _hold_port(port, held):
             continue
-        if _hold_port(http + _GRPC_OFFSET, held):
-            return http, http + _GRPC_OFFSET
+        if _hold_port(port + _GRPC_OFFSET, held):
+            return port, port + _GRPC_OFFSET
         held.pop().close()
     raise EmbeddedStoreError("could not find free ports on 127.0.0.1 for the embedded store")
 
@@ -148,10 +150,8 @@ def _scrubbed_environ() -> dict[str, str]:
 def _terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM the process group of *proc*, then SIGKILL it if it outlives *timeout*."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout)
             return
@@ -163,10 +163,8 @@ def _terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process group of *proc* and reap it."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     proc.wait()
 
 
@@ -191,6 +189,7 @@ class EmbeddedS3:
     ) -> None:
         self._binary = find_weed_binary(weed_binary)
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._temporary = data_dir is None
         if data_dir is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="s3stream-weed-")
             data_dir = self._tmpdir.name
@@ -262,6 +261,8 @@ class EmbeddedS3:
         """Start the server and wait until it answers signed requests; no-op if running."""
         if self._proc is not None:
             return
+        if self._temporary and self._tmpdir is None:
+            raise EmbeddedStoreError("stop() removed this store's temporary data; make a new one")
         if self._ports is None:
             self._ports = _allocate_ports(self._requested_port)
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -335,15 +336,18 @@ class EmbeddedS3:
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
         }
 
-    def client(self, **config_kwargs: Any) -> Any:
-        """A botocore S3 client for this store (SigV4, path-style); kwargs go to ``Config``."""
+    def client(self, *, endpoint_url: str | None = None, **config_kwargs: Any) -> Any:
+        """A botocore S3 client for this store (SigV4, path-style); kwargs go to ``Config``.
+
+        *endpoint_url* overrides the store's own, e.g. to go through a test proxy.
+        """
         config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
         if config_kwargs:
             config = config.merge(Config(**config_kwargs))
         return botocore.session.get_session().create_client(
             "s3",
             region_name=self._region,
-            endpoint_url=self.endpoint_url,
+            endpoint_url=endpoint_url or self.endpoint_url,
             aws_access_key_id=self._access_key,
             aws_secret_access_key=self._secret_key,
             config=config,
@@ -365,8 +369,8 @@ class EmbeddedS3:
             f"-ip={_HOST}",
             f"-ip.bind={_HOST}",
         ]
-        for service, (http, grpc) in self._ports.items():
-            args += [f"-{service}.port={http}", f"-{service}.port.grpc={grpc}"]
+        for service, (http_port, grpc_port) in self._ports.items():
+            args += [f"-{service}.port={http_port}", f"-{service}.port.grpc={grpc_port}"]
         args += [
             "-webdav=false",
             "-admin.ui=false",
@@ -406,32 +410,50 @@ class EmbeddedS3:
         client = self.client(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
         started = time.monotonic()
         deadline = started + self._startup_timeout
-        last_error: Exception | None = None
+        waiting_for: object = "the master to register the volume server"
         while True:
             if self._proc.poll() is not None:
                 raise EmbeddedStoreError(
                     f"weed exited with status {self._proc.returncode} during startup"
                     f"{self._log_tail()}"
                 )
-            try:
-                client.list_buckets()
-                for bucket in self._buckets:
-                    self._create_bucket(client, bucket)
-            except (BotoCoreError, ClientError) as exc:
-                last_error = exc
-            else:
-                log.info(
-                    "embedded S3 store ready at %s after %.1fs",
-                    self.endpoint_url,
-                    time.monotonic() - started,
-                )
-                return
+            if self._volume_server_registered():
+                try:
+                    client.list_buckets()
+                    for bucket in self._buckets:
+                        self._create_bucket(client, bucket)
+                except (BotoCoreError, ClientError) as exc:
+                    waiting_for = exc
+                else:
+                    log.info(
+                        "embedded S3 store ready at %s after %.1fs",
+                        self.endpoint_url,
+                        time.monotonic() - started,
+                    )
+                    return
             if time.monotonic() >= deadline:
                 raise EmbeddedStoreError(
                     f"weed did not become ready within {self._startup_timeout:.0f}s"
-                    f" (last error: {last_error}){self._log_tail()}"
+                    f" (still waiting for: {waiting_for}){self._log_tail()}"
                 )
             time.sleep(_POLL_INTERVAL)
+
+    def _volume_server_registered(self) -> bool:
+        """Whether the master knows the volume server, hence every stored volume.
+
+        Until the first heartbeat (which lists all volumes) reads of existing objects fail.
+        """
+        assert self._ports is not None
+        conn = http.client.HTTPConnection(_HOST, self._ports["master"][0], timeout=2)
+        try:
+            conn.request("GET", "/dir/status")
+            response = conn.getresponse()
+            status = json.loads(response.read())
+        except (OSError, ValueError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+        return response.status == 200 and status.get("Topology", {}).get("Max", 0) > 0
 
     def _create_bucket(self, client: Any, name: str) -> None:
         try:
@@ -467,8 +489,8 @@ class EmbeddedS3:
     def _remove_stale_sockets(self) -> None:
         """Remove the unix sockets weed leaves in /tmp (named after our ports) once it is gone."""
         assert self._ports is not None
-        for http, grpc in self._ports.values():
-            for port in (http, grpc):
+        for pair in self._ports.values():
+            for port in pair:
                 for stale in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                     stale.unlink(missing_ok=True)
 

@@ -23,8 +23,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from .buffers import BufferPool, PoolClosed
@@ -119,6 +120,7 @@ class MultipartWriter:
         self._lock = threading.Lock()  # serialises writers
         self._state_lock = threading.Lock()  # guards receipts, futures, error
         self._error: BaseException | None = None
+        self._failure: BaseException | None = None
         self._aborted = False
         self._closed = False
         # The part being filled, and the first full part held back until a second exists.
@@ -137,7 +139,7 @@ class MultipartWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data``; blocks while the buffer budget is used up (back-pressure)."""
         view = memoryview(data).cast("B")
-        with self._lock:
+        with self._guarded():
             self._check_open()
             self._check_length(len(view))
             self.bytes_in += len(view)
@@ -145,7 +147,9 @@ class MultipartWriter:
                 self._ensure_buffer()
                 assert self._buf is not None
                 n = min(len(view), self._target - self._fill)
-                self._buf[self._fill : self._fill + n] = view[:n]
+                # through a memoryview: bytearray slice assignment would copy the source first
+                with memoryview(self._buf) as dst:
+                    dst[self._fill : self._fill + n] = view[:n]
                 view = view[n:]
                 self._accept(n)
 
@@ -156,7 +160,7 @@ class MultipartWriter:
     def write_from(self, reader: Readable) -> None:
         """Read ``reader`` to its end straight into part buffers (``readinto`` when it has one)."""
         readinto = getattr(reader, "readinto", None)
-        with self._lock:
+        with self._guarded():
             self._check_open()
             while True:
                 if self.size is not None and self.bytes_in == self.size:
@@ -176,7 +180,7 @@ class MultipartWriter:
                         if chunk:
                             window[: len(chunk)] = chunk
                 except OSError as exc:
-                    raise self._fail(SourceError(f"reading the source failed: {exc}")) from exc
+                    raise SourceError(f"reading the source failed: {exc}") from exc
                 finally:
                     window.release()
                 if n is None:  # a non-blocking source with nothing to give yet
@@ -194,7 +198,7 @@ class MultipartWriter:
         """
         assert self.size is not None, "send_file needs the file's size"
         size = self.size
-        with self._lock:
+        with self._guarded():
             self._check_open()
             self.pool = BufferPool(self.concurrency)
             if not self._known_multipart():
@@ -228,22 +232,18 @@ class MultipartWriter:
 
     def _check_length(self, n: int) -> None:
         if self.size is not None and self.bytes_in + n > self.size:
-            raise self._fail(
-                SourceError(
-                    f"the source is longer than the declared size of {self.size} bytes: "
-                    "declare the right size, or none"
-                )
+            raise SourceError(
+                f"the source is longer than the declared size of {self.size} bytes: "
+                "declare the right size, or none"
             )
 
     def _ensure_buffer(self) -> None:
         if self._buf is not None:
             return
         if self._next_part > self.plan.max_parts:
-            raise self._fail(
-                SourceError(
-                    f"the stream exceeds {format_size(self.plan.capacity)}, the most "
-                    f"{self.plan.max_parts} parts can carry: declare the size, or use larger parts"
-                )
+            raise SourceError(
+                f"the stream exceeds {format_size(self.plan.capacity)}, the most "
+                f"{self.plan.max_parts} parts can carry: declare the size, or use larger parts"
             )
         nominal = self.plan.part_size(self._next_part)
         if self.size is not None:
@@ -385,7 +385,7 @@ class MultipartWriter:
 
     def finish(self) -> UploadResult:
         """Upload what is left, complete the object and return the result."""
-        with self._lock:
+        with self._guarded():
             self._check_open()
             self._closed = True
             try:
@@ -410,8 +410,6 @@ class MultipartWriter:
                         self.check_source()
                     info = self._complete()
                     parts = len(self._receipts)
-            except BaseException as exc:
-                raise self._fail(exc) from None
             finally:
                 self._shutdown()
         self.result = UploadResult(
@@ -538,20 +536,40 @@ class MultipartWriter:
         self._abort_remote()
         self._closed = True
 
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Serialise a caller and turn anything it raises into the upload's one failure."""
+        with self._lock:
+            try:
+                yield
+            except BaseException as exc:
+                if exc is self._failure or (self._aborted and isinstance(exc, UploadAborted)):
+                    raise
+                raise self._fail(exc)  # noqa: B904 - the cause is set by _fail
+
     def _fail(self, exc: BaseException) -> BaseException:
-        """Stop everything, abort remotely (unless told not to) and return the error to raise."""
+        """Stop everything, abort remotely (unless told not to) and return the error to raise.
+
+        The first failure wins and is converted once; later calls return the same error.
+        """
         with self._state_lock:
+            if self._failure is not None:
+                return self._failure
             if self._error is None:
                 self._error = exc
             first = self._error
+        self._failure = self._cleanup_and_convert(first)
+        return self._failure
+
+    def _cleanup_and_convert(self, first: BaseException) -> BaseException:
         self._closed = True
         self.pool.close()
         self._shutdown()
         leave = self.config.leave_parts_on_error
         if not leave:
             self._abort_remote()
-        if isinstance(first, UploadAborted | SourceError | UploadFailed):
-            return first.locate(self.bucket, self.key, self.upload_id)
+        if not isinstance(first, Exception):  # KeyboardInterrupt and friends: cleaned up, as is
+            return first
         if isinstance(first, S3StreamError) and not isinstance(first, StoreError):
             return first.locate(self.bucket, self.key, self.upload_id)
         if self._aborted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -95,7 +96,9 @@ class S3StreamUploader:
             raise SourceError(f"{path}: cannot open: {exc.strerror}") from None
         try:
             before = os.fstat(fd)
-            if not _is_regular(before.st_mode):
+            if stat.S_ISDIR(before.st_mode):
+                raise SourceError(f"{path} is a directory: give a file")
+            if not stat.S_ISREG(before.st_mode):
                 raise SourceError(
                     f"{path} is not a regular file: use upload_stream for pipes and devices"
                 )
@@ -198,12 +201,6 @@ class S3StreamUploader:
         """A presigned URL to GET or PUT one object."""
         validate_target(bucket, key)
         return self.store.presign(method, bucket, key, expires_in)
-
-
-def _is_regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 def _source_kind(source: object) -> Literal["file", "async", "iter"]:
