@@ -1,0 +1,47 @@
+"""Shared fixtures: one embedded SeaweedFS store per session, started only when a test needs it."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from s3stream.embedded import EmbeddedS3
+
+TEST_BUCKET = "test"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that (directly or not) uses the embedded store as ``integration``."""
+    for item in items:
+        if "s3server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def s3server() -> Iterator[EmbeddedS3]:
+    """A running embedded S3 store with the bucket ``test``, shared by the whole session."""
+    with EmbeddedS3(buckets=(TEST_BUCKET,)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3client(s3server: EmbeddedS3) -> Any:
+    """A botocore S3 client for the session store."""
+    return s3server.client()
+
+
+@pytest.fixture
+def bucket(s3server: EmbeddedS3) -> str:
+    """Name of the bucket that exists in the session store."""
+    return TEST_BUCKET
+
+
+@pytest.fixture
+def unique_key(request: pytest.FixtureRequest) -> str:
+    """An object key unique to this test run: the test name plus a random suffix."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")
+    return f"{name}-{secrets.token_hex(4)}"
