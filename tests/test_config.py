@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,21 @@ def test_parse_size_rejects_garbage(text: str) -> None:
 def test_format_size() -> None:
     assert format_size(1536) == "1.5 KiB"
     assert format_size(5 * GiB) == "5.0 GiB"
+
+
+def test_missing_credentials_name_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a metadata service
+    uploader = S3StreamUploader(endpoint_url="http://127.0.0.1:9", region="us-east-1")
+    with pytest.raises(ConfigError, match="no AWS credentials found: set AWS_PROFILE"):
+        uploader.upload_stream([b"x"], "bucket", "key")
+
+
+def test_unknown_profile_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(ConfigError, match="profile"):
+        S3StreamUploader(profile="nobody-has-this-profile")

@@ -6,7 +6,8 @@ import asyncio
 import io
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -326,3 +327,48 @@ def test_no_clobber_on_single_put() -> None:
     with pytest.raises(UploadFailed, match="PreconditionFailed|exists"):
         uploader.upload_stream([b"two"], "bucket", "key", no_clobber=True)
     assert store.data("bucket", "key") == b"one"
+
+
+def test_a_stream_beyond_the_plan_capacity_fails_cleanly() -> None:
+    store = MemoryStore()
+    w = writer(store, max_parts=2, equal_parts=True)
+    with pytest.raises(SourceError, match="the most 2 parts can carry"):
+        w.write(os.urandom(2 * PART + 1))
+    assert store.uploads == {} and store.objects == {}
+    assert "AbortMultipartUpload" in store.calls
+
+
+def test_a_failing_reader_aborts_the_upload() -> None:
+    class Broken(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            self.calls += 1
+            if self.calls > 3:
+                raise OSError(5, "Input/output error")
+            n = min(len(buffer), 3 * MiB)
+            buffer[:n] = b"x" * n
+            return n
+
+    store = MemoryStore()
+    w = writer(store)
+    with pytest.raises(SourceError, match="reading the source failed"):
+        w.write_from(Broken())
+    assert store.uploads == {} and store.objects == {}
+
+
+def test_keyboard_interrupt_aborts_and_propagates() -> None:
+    store = MemoryStore()
+    uploader = S3StreamUploader(store=store)
+
+    def chunks() -> Iterator[bytes]:
+        yield os.urandom(3 * PART)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        uploader.upload_stream(chunks(), "bucket", "key", part_size=PART)
+    assert store.uploads == {} and "AbortMultipartUpload" in store.calls

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ConfigError, StoreError
@@ -40,13 +40,6 @@ class RetryPolicy:
         return rand() * ceiling
 
 
-@dataclass(slots=True)
-class RetryHistory:
-    """The failed attempts of one call, for logs and error messages."""
-
-    errors: list[StoreError] = field(default_factory=list)
-
-
 def call_with_retry(
     operation: Callable[[], T],
     policy: RetryPolicy,
@@ -60,13 +53,12 @@ def call_with_retry(
 
     ``should_stop`` is checked before every retry, so an aborting upload does not keep trying.
     """
-    history = RetryHistory()
+    attempt = 0
     while True:
         try:
             return operation()
         except StoreError as exc:
-            history.errors.append(exc)
-            attempt = len(history.errors)
+            attempt += 1
             if not exc.retryable or attempt >= policy.max_attempts or should_stop():
                 if attempt > 1:
                     exc.add_note(f"{describe}: gave up after {attempt} attempts")
