@@ -26,22 +26,21 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Protocol
 
 from .buffers import BufferPool, PoolClosed
-from .checksums import PartDigest, combine, digest, encode
+from .checksums import PartDigest
 from .config import UploadConfig
 from .errors import (
-    NoSuchUpload,
     S3StreamError,
     SourceError,
     StoreError,
     UploadAborted,
     UploadFailed,
 )
+from .parts import MultipartCalls
 from .progress import ProgressCallback, ProgressTracker
 from .result import UploadResult
-from .retry import call_with_retry
 from .sizes import format_size
 from .store import ObjectInfo, ObjectOptions, ObjectStore, PartReceipt
 
@@ -102,9 +101,18 @@ class MultipartWriter:
         self.algorithm = config.checksum_algorithm
         self._sleep = sleep
         self._clock = clock
-        self._rand = rand
         self._started_at = clock()
         self.pool = BufferPool(self.concurrency + 1)
+        self.calls = MultipartCalls(
+            store,
+            bucket,
+            key,
+            algorithm=self.algorithm,
+            retry=config.retry,
+            sleep=sleep,
+            rand=rand,
+            should_stop=lambda: self._aborted or self._error is not None,
+        )
         self.progress = ProgressTracker(
             on_progress,
             total=size,
@@ -286,13 +294,7 @@ class MultipartWriter:
         if self.upload_id is not None:
             return
         options = ObjectOptions(self.config.content_type, self.config.metadata)
-        self.upload_id = self._retry(
-            lambda: self.store.create_multipart_upload(
-                self.bucket, self.key, checksum=self.algorithm, options=options
-            ),
-            "CreateMultipartUpload",
-        )
-        log.info("started multipart upload %s of s3://%s/%s", self.upload_id, self.bucket, self.key)
+        self.upload_id = self.calls.create(options)
         if self._aborted:  # abort() ran while the upload was being created
             self._abort_remote()
             self._check_open()
@@ -330,32 +332,10 @@ class MultipartWriter:
                 return
             if fill is not None:
                 fill(view)
-            part_digest = digest(self.algorithm, view)
-            value = encode(self.algorithm, part_digest) if part_digest else None
             assert self.upload_id is not None
-            upload_id = self.upload_id
-            sent = [0]
-
-            def on_sent(n: int) -> None:
-                sent[0] += n
-                self.progress.sent(n)
-
-            def attempt() -> PartReceipt:
-                if sent[0]:
-                    self.progress.sent(-sent[0])
-                    sent[0] = 0
-                return self.store.upload_part(
-                    self.bucket,
-                    self.key,
-                    upload_id,
-                    part_number,
-                    view,
-                    checksum=self.algorithm,
-                    checksum_value=value,
-                    on_sent=on_sent,
-                )
-
-            receipt = self._retry(attempt, f"UploadPart {part_number}")
+            receipt, part_digest = self.calls.put_part(
+                self.upload_id, part_number, view, self.progress.sent
+            )
             with self._state_lock:
                 self._receipts[part_number] = receipt
                 if part_digest is not None:
@@ -370,16 +350,6 @@ class MultipartWriter:
         finally:
             view.release()
             self.pool.release(buf)
-
-    def _retry(self, operation: Callable[[], Any], describe: str) -> Any:
-        return call_with_retry(
-            operation,
-            self.config.retry,
-            describe=describe,
-            sleep=self._sleep,
-            rand=self._rand,
-            should_stop=lambda: self._aborted or self._error is not None,
-        )
 
     # ----------------------------------------------------------------- finishing
 
@@ -438,36 +408,11 @@ class MultipartWriter:
             buf, length = self._buf, self._fill
         else:
             buf, length = bytearray(), 0
-        view = memoryview(buf)[:length]
-        part_digest = digest(self.algorithm, view)
-        value = encode(self.algorithm, part_digest) if part_digest else None
         options = ObjectOptions(self.config.content_type, self.config.metadata)
-        sent = [0]
-
-        def on_sent(n: int) -> None:
-            sent[0] += n
-            self.progress.sent(n)
-
-        def attempt() -> ObjectInfo:
-            if sent[0]:
-                self.progress.sent(-sent[0])
-                sent[0] = 0
-            return self.store.put_object(
-                self.bucket,
-                self.key,
-                view,
-                checksum=self.algorithm,
-                checksum_value=value,
-                options=options,
-                if_none_match=self.config.no_clobber,
-                on_sent=on_sent,
+        with memoryview(buf) as whole, whole[:length] as view:
+            info = self.calls.put_object(
+                view, options, if_none_match=self.config.no_clobber, on_sent=self.progress.sent
             )
-
-        try:
-            info: ObjectInfo = self._retry(attempt, "PutObject")
-        finally:
-            view.release()
-        self._verify_checksum(value, info)
         self.progress.part_done()
         return info
 
@@ -482,47 +427,13 @@ class MultipartWriter:
 
     def _complete(self) -> ObjectInfo:
         assert self.upload_id is not None
-        upload_id = self.upload_id
-        receipts = [self._receipts[n] for n in sorted(self._receipts)]
-        expected = None
-        if self._digests:
-            expected = combine(self.algorithm, [self._digests[n] for n in sorted(self._digests)])
-        tries = [0]
-
-        def attempt() -> ObjectInfo:
-            tries[0] += 1
-            try:
-                return self.store.complete_multipart_upload(
-                    self.bucket,
-                    self.key,
-                    upload_id,
-                    receipts,
-                    checksum=self.algorithm,
-                    checksum_value=expected,
-                    if_none_match=self.config.no_clobber,
-                )
-            except NoSuchUpload:
-                # An earlier attempt may have completed the upload before its reply was lost.
-                if tries[0] > 1:
-                    done = self.store.head_object(self.bucket, self.key)
-                    if (
-                        done is not None
-                        and done.size == self.bytes_in
-                        and (expected is None or done.checksum == expected)
-                    ):
-                        return done
-                raise
-
-        info: ObjectInfo = self._retry(attempt, "CompleteMultipartUpload")
-        self._verify_checksum(expected, info)
-        return info
-
-    def _verify_checksum(self, expected: str | None, info: ObjectInfo) -> None:
-        if expected is not None and info.checksum is not None and info.checksum != expected:
-            raise StoreError(
-                f"the store reports checksum {info.checksum} for the object, expected {expected}",
-                code="BadDigest",
-            )
+        return self.calls.complete(
+            self.upload_id,
+            self._receipts,
+            self._digests,
+            size=self.bytes_in,
+            if_none_match=self.config.no_clobber,
+        )
 
     # ----------------------------------------------------------------- failure and abort
 
@@ -600,19 +511,5 @@ class MultipartWriter:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _abort_remote(self) -> None:
-        upload_id = self.upload_id
-        if upload_id is None:
-            return
-        try:
-            call_with_retry(
-                lambda: self.store.abort_multipart_upload(self.bucket, self.key, upload_id),
-                self.config.retry,
-                describe="AbortMultipartUpload",
-                sleep=self._sleep,
-                rand=self._rand,
-            )
-            log.info("aborted multipart upload %s", upload_id)
-        except NoSuchUpload:
-            pass
-        except S3StreamError as exc:
-            log.warning("could not abort multipart upload %s: %s", upload_id, exc)
+        if self.upload_id is not None:
+            self.calls.abort(self.upload_id)
