@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,19 @@ import pytest
 from s3stream.embedded import EmbeddedS3
 
 TEST_BUCKET = "test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep every journal the tests write (library and CLI subprocesses) out of $HOME."""
+    path = tmp_path_factory.mktemp("state")
+    previous = os.environ.get("S3STREAM_STATE_DIR")
+    os.environ["S3STREAM_STATE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["S3STREAM_STATE_DIR"]
+    else:
+        os.environ["S3STREAM_STATE_DIR"] = previous
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

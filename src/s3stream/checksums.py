@@ -97,3 +97,11 @@ def combine(algorithm: ChecksumAlgorithm, parts: Sequence[PartDigest]) -> str:
         assert isinstance(part.value, int)
         total = part.value if i == 0 else combine_func(total, part.value, part.size)
     return encode(algorithm, PartDigest(total, sum(p.size for p in parts)))
+
+
+def decode(algorithm: ChecksumAlgorithm, value: str, size: int) -> PartDigest:
+    """The inverse of :func:`encode`: a part's digest from its base64 header value."""
+    raw = base64.b64decode(value)
+    if algorithm is ChecksumAlgorithm.SHA256:
+        return PartDigest(raw, size)
+    return PartDigest(int.from_bytes(raw, "big"), size)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from .buffers import BufferPool, PoolClosed
 from .checksums import PartDigest
@@ -38,9 +38,11 @@ from .errors import (
     UploadAborted,
     UploadFailed,
 )
+from .journal import Journal
 from .parts import MultipartCalls
 from .progress import ProgressCallback, ProgressTracker
 from .result import UploadResult
+from .resume import PartRecord, ResumeInfo, SourceFingerprint
 from .sizes import format_size
 from .store import ObjectInfo, ObjectOptions, ObjectStore, PartReceipt
 
@@ -91,6 +93,9 @@ class MultipartWriter:
         sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        journal: Journal | None = None,
+        source: SourceFingerprint | None = None,
+        resume: ResumeInfo | None = None,
     ) -> None:
         self.store = store
         self.bucket = bucket
@@ -99,6 +104,10 @@ class MultipartWriter:
         self.size = size
         self.plan, self.concurrency = config.resolve(size)
         self.algorithm = config.checksum_algorithm
+        if resume is not None:  # the plan and checksum of an upload are fixed at its start
+            self.plan, self.algorithm = resume.plan, resume.algorithm
+        self.journal = journal
+        self.source = source
         self._sleep = sleep
         self._clock = clock
         self._started_at = clock()
@@ -126,6 +135,7 @@ class MultipartWriter:
         self._futures: set[Future[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # serialises writers
+        self._start_lock = threading.Lock()
         self._state_lock = threading.Lock()  # guards receipts, futures, error
         self._error: BaseException | None = None
         self._failure: BaseException | None = None
@@ -139,8 +149,87 @@ class MultipartWriter:
         self._next_part = 1
         self.bytes_in = 0
         self.result: UploadResult | None = None
+        self.reused_bytes = 0
+        self._paused = False
+        self._pause_cond = threading.Condition()
+        if resume is not None:
+            self._adopt(resume)
         self.check_source: Callable[[], None] | None = None
         """Called before the object is created; raises SourceError if the source changed."""
+
+    def _adopt(self, info: ResumeInfo) -> None:
+        """Continue ``info``'s upload: its parts count as done; a stream continues after the
+        unbroken run of parts 1..k (``info.resume_offset``)."""
+        self.upload_id = info.upload_id
+        for part in info.parts:
+            self._receipts[part.number] = part.receipt()
+            found = part.digest(self.algorithm)
+            if found is not None:
+                self._digests[part.number] = found
+        self.reused_bytes = info.uploaded_bytes
+        k = 0
+        while k + 1 in self._receipts:
+            k += 1
+        self._next_part = k + 1
+        self.bytes_in = info.resume_offset
+        self.progress.sent(self.reused_bytes)
+        self._journal("started", info)
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3stream-part")
+
+    def resume_info(self) -> ResumeInfo:
+        """A snapshot of what is needed to continue this upload elsewhere."""
+        if self.upload_id is None:
+            raise S3StreamError("the upload has no multipart upload yet: nothing to resume")
+        with self._state_lock:
+            parts = tuple(PartRecord.of(r) for r in self._receipts.values())
+        return ResumeInfo(
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=self.upload_id,
+            part_size=self.plan.first_part_size,
+            size=self.plan.size,
+            max_parts=self.plan.max_parts,
+            growing=self.plan.growing,
+            checksum_algorithm=self.algorithm.value,
+            source=self.source,
+            content_type=self.config.content_type,
+            metadata=dict(self.config.metadata),
+            no_clobber=self.config.no_clobber,
+            concurrency=self.concurrency,
+        ).with_parts(parts)
+
+    def pause(self) -> ResumeInfo:
+        """Stop sending new parts, wait for those in flight, and return the resume state.
+
+        Writers keep filling the buffer budget and then block; :meth:`resume` continues. The
+        state is also in the journal, so the upload can be continued by another process.
+        """
+        with self._pause_cond:
+            self._paused = True
+        self._start_multipart()
+        self._wait_parts()
+        if self._error is not None:
+            raise self._fail(self._error)
+        info = self.resume_info()
+        self._journal("set_state", info.upload_id, "paused")
+        return info
+
+    def resume(self) -> None:
+        """Continue after :meth:`pause`."""
+        with self._pause_cond:
+            self._paused = False
+            self._pause_cond.notify_all()
+        if self.upload_id is not None:
+            self._journal("set_state", self.upload_id, "active")
+
+    def _journal(self, method: str, *args: Any) -> None:
+        """Write to the journal; a journal failure costs resumability, never the upload."""
+        if self.journal is None:
+            return
+        try:
+            getattr(self.journal, method)(*args)
+        except Exception as exc:
+            log.warning("the upload journal could not be updated (%s): %s", method, exc)
 
     # ----------------------------------------------------------------- taking bytes in
 
@@ -199,7 +288,7 @@ class MultipartWriter:
                 self.bytes_in += n
                 self._accept(n)
 
-    def send_file(self, fd: int) -> None:
+    def send_file(self, fd: int, skip: frozenset[int] = frozenset()) -> None:
         """Upload ``size`` bytes of the open file ``fd``, each part read by offset in its thread.
 
         Only ``concurrency`` buffers are used: nothing is held back, parts can be re-read.
@@ -209,13 +298,15 @@ class MultipartWriter:
         with self._guarded():
             self._check_open()
             self.pool = BufferPool(self.concurrency)
-            if not self._known_multipart():
+            if not self._known_multipart() and self.upload_id is None:
                 buf = bytearray(size)
                 _pread_exact(fd, memoryview(buf), 0)
                 self._held, self.bytes_in = (buf, size), size
                 return
             self._start_multipart()
             for part in range(1, (self.plan.part_count or 0) + 1):
+                if part in skip:
+                    continue
                 offset = self.plan.offset(part)
                 length = min(self.plan.part_size(part), size - offset)
                 try:
@@ -227,7 +318,7 @@ class MultipartWriter:
                 self._submit(
                     part, part_buf, length, functools.partial(_pread_exact, fd, offset=offset)
                 )
-                self.bytes_in += length
+            self.bytes_in = size
             self._next_part = (self.plan.part_count or 0) + 1
 
     def _check_open(self) -> None:
@@ -291,14 +382,20 @@ class MultipartWriter:
     # ----------------------------------------------------------------- parts
 
     def _start_multipart(self) -> None:
-        if self.upload_id is not None:
-            return
-        options = ObjectOptions(self.config.content_type, self.config.metadata)
-        self.upload_id = self.calls.create(options)
+        """Create the multipart upload once (a writer and ``pause`` may race to it)."""
+        with self._start_lock:
+            if self.upload_id is not None:
+                return
+            options = ObjectOptions(self.config.content_type, self.config.metadata)
+            upload_id = self.calls.create(options)
+            self._executor = ThreadPoolExecutor(
+                self.concurrency, thread_name_prefix="s3stream-part"
+            )
+            self.upload_id = upload_id
+        self._journal("started", self.resume_info())
         if self._aborted:  # abort() ran while the upload was being created
             self._abort_remote()
             self._check_open()
-        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3stream-part")
 
     def _submit(
         self,
@@ -307,6 +404,8 @@ class MultipartWriter:
         length: int,
         fill: Filler = None,
     ) -> None:
+        with self._pause_cond:
+            self._pause_cond.wait_for(lambda: not self._paused or self._aborted)
         if self._aborted:
             raise self._aborted_error()
         assert self._executor is not None
@@ -336,6 +435,7 @@ class MultipartWriter:
             receipt, part_digest = self.calls.put_part(
                 self.upload_id, part_number, view, self.progress.sent
             )
+            self._journal("part_done", self.upload_id, PartRecord.of(receipt))
             with self._state_lock:
                 self._receipts[part_number] = receipt
                 if part_digest is not None:
@@ -370,6 +470,9 @@ class MultipartWriter:
                     info = self._put_single()
                     parts = 1
                 else:
+                    if self._held is not None:  # paused before a second part existed
+                        self._submit(1, *self._held)
+                        self._held = None
                     if self._buf is not None and self._fill:
                         self._submit(self._next_part, self._buf, self._fill)
                         self._buf = None
@@ -394,6 +497,7 @@ class MultipartWriter:
             parts=parts,
             duration=self._clock() - self._started_at,
             upload_id=self.upload_id,
+            reused_bytes=self.reused_bytes,
         )
         self.progress.finish()
         log.info(
@@ -427,13 +531,15 @@ class MultipartWriter:
 
     def _complete(self) -> ObjectInfo:
         assert self.upload_id is not None
-        return self.calls.complete(
+        info = self.calls.complete(
             self.upload_id,
             self._receipts,
             self._digests,
             size=self.bytes_in,
             if_none_match=self.config.no_clobber,
         )
+        self._journal("set_state", self.upload_id, "completed")
+        return info
 
     # ----------------------------------------------------------------- failure and abort
 
@@ -479,6 +585,8 @@ class MultipartWriter:
         leave = self.config.leave_parts_on_error
         if not leave:
             self._abort_remote()
+        elif self.upload_id is not None:
+            self._journal("set_state", self.upload_id, "failed", str(first))
         if not isinstance(first, Exception):  # KeyboardInterrupt and friends: cleaned up, as is
             return first
         if isinstance(first, S3StreamError) and not isinstance(first, StoreError):
@@ -513,3 +621,4 @@ class MultipartWriter:
     def _abort_remote(self) -> None:
         if self.upload_id is not None:
             self.calls.abort(self.upload_id)
+            self._journal("set_state", self.upload_id, "aborted")

@@ -22,3 +22,5 @@ class UploadResult:
     duration: float
     upload_id: str | None = None
     """The multipart upload id, or ``None`` when the object went up as one PutObject."""
+    reused_bytes: int = 0
+    """Bytes of parts uploaded before a resume and kept (0 for an upload done in one go)."""

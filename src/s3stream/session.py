@@ -10,10 +10,46 @@ wait or send a request, so an asyncio program never blocks its loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 from types import TracebackType
 
 from .engine import MultipartWriter
+from .errors import S3StreamError
 from .result import UploadResult
+from .resume import ResumeInfo
+
+
+class UploadControl:
+    """Pause, resume or abort an upload that runs in another thread.
+
+    Pass it as ``control=`` to ``upload_file``/``upload_stream``; it attaches to the upload
+    when the upload starts.
+    """
+
+    def __init__(self) -> None:
+        self._writer: MultipartWriter | None = None
+        self._attached = threading.Event()
+
+    def attach(self, writer: MultipartWriter) -> None:
+        if self._writer is not None:
+            raise S3StreamError("an UploadControl controls one upload: make one per upload")
+        self._writer = writer
+        self._attached.set()
+
+    def _wait(self, timeout: float | None) -> MultipartWriter:
+        if not self._attached.wait(timeout) or self._writer is None:
+            raise S3StreamError("the upload has not started")
+        return self._writer
+
+    def pause(self, timeout: float | None = None) -> ResumeInfo:
+        """Pause (see :meth:`UploadSession.pause`) and return the state to resume from."""
+        return self._wait(timeout).pause()
+
+    def resume(self) -> None:
+        self._wait(0).resume()
+
+    def abort(self) -> None:
+        self._wait(0).abort()
 
 
 class UploadSession:
@@ -48,6 +84,18 @@ class UploadSession:
     def peak_buffered_bytes(self) -> int:
         """The most bytes the session's buffer pool ever held."""
         return self._writer.pool.peak_bytes
+
+    def pause(self) -> ResumeInfo:
+        """Send no new parts, wait for those in flight, return the state to resume from.
+
+        ``write`` keeps accepting bytes until the buffer budget is full, then blocks until
+        :meth:`resume`. The returned info can also resume the upload in another process
+        from a producer that replays from ``info.resume_offset``.
+        """
+        return self._writer.pause()
+
+    def resume(self) -> None:
+        self._writer.resume()
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
         self._writer.write(chunk)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import mimetypes
 import os
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +14,18 @@ from .botostore import BotoStore, make_client
 from .config import UploadConfig, validate_target
 from .engine import MultipartWriter
 from .errors import ConfigError, SourceError
+from .journal import Journal, default_journal_path
 from .progress import ProgressCallback
+from .recovery import (
+    IncompleteUpload,
+    abort_upload,
+    list_incomplete,
+    open_regular_file,
+    resume_upload,
+    send_file,
+)
 from .result import UploadResult
+from .resume import ResumeInfo, SourceFingerprint
 from .session import UploadSession
 from .store import ObjectStore
 
@@ -45,8 +55,11 @@ class S3StreamUploader:
         store: ObjectStore | None = None,
         config: UploadConfig | None = None,
         payload_signing: bool = False,
+        journal: Journal | str | os.PathLike[str] | bool | None = None,
     ) -> None:
         self.config = config or UploadConfig()
+        self._journal_setting = journal
+        self._journal: Journal | None = None
         if store is None:
             if client is None:
                 client = make_client(
@@ -58,6 +71,19 @@ class S3StreamUploader:
             store = BotoStore(client)
         self.store: ObjectStore = store
 
+    @property
+    def journal(self) -> Journal | None:
+        """The upload journal (opened on first use); ``None`` when ``journal=False``."""
+        setting = self._journal_setting
+        if self._journal is None and setting is not False:
+            if isinstance(setting, Journal):
+                self._journal = setting
+            elif setting is None or setting is True:
+                self._journal = Journal(default_journal_path())
+            else:
+                self._journal = Journal(setting)
+        return self._journal
+
     def _writer(
         self,
         bucket: str,
@@ -65,10 +91,27 @@ class S3StreamUploader:
         size: int | None,
         on_progress: ProgressCallback | None,
         options: dict[str, Any],
+        *,
+        source: SourceFingerprint | None = None,
+        resume: ResumeInfo | None = None,
     ) -> MultipartWriter:
         validate_target(bucket, key)
+        control = options.pop("control", None)
         config = self.config.with_options(**options)
-        return MultipartWriter(self.store, bucket, key, config, size=size, on_progress=on_progress)
+        writer = MultipartWriter(
+            self.store,
+            bucket,
+            key,
+            config,
+            size=size,
+            on_progress=on_progress,
+            journal=self.journal,
+            source=source or SourceFingerprint("stream"),
+            resume=resume,
+        )
+        if control is not None:
+            control.attach(writer)
+        return writer
 
     def upload_file(
         self,
@@ -84,39 +127,15 @@ class S3StreamUploader:
         file that changes while it is uploaded fails with :class:`SourceError` and no object.
         """
         path = Path(path)
+        fd = open_regular_file(path)
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise SourceError(f"{path}: no such file: check the path") from None
-        except IsADirectoryError:
-            raise SourceError(f"{path} is a directory: give a file") from None
-        except PermissionError:
-            raise SourceError(f"{path}: permission denied: check the file's permissions") from None
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot open: {exc.strerror}") from None
-        try:
-            before = os.fstat(fd)
-            if stat.S_ISDIR(before.st_mode):
-                raise SourceError(f"{path} is a directory: give a file")
-            if not stat.S_ISREG(before.st_mode):
-                raise SourceError(
-                    f"{path} is not a regular file: use upload_stream for pipes and devices"
-                )
+            fingerprint = SourceFingerprint.of_file(path, fd)
             if "content_type" not in options and self.config.content_type is None:
                 options["content_type"] = mimetypes.guess_type(path.name)[0]
-            writer = self._writer(bucket, key, before.st_size, on_progress, options)
-
-            def unchanged() -> None:
-                after = os.fstat(fd)
-                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                    raise SourceError(
-                        f"{path} changed while it was uploaded: upload it again once it is "
-                        "complete (or use follow mode for a growing file)"
-                    )
-
-            writer.check_source = unchanged
-            writer.send_file(fd)
-            return writer.finish()
+            writer = self._writer(
+                bucket, key, fingerprint.size, on_progress, options, source=fingerprint
+            )
+            return send_file(writer, fd, fingerprint)
         finally:
             os.close(fd)
 
@@ -194,6 +213,41 @@ class S3StreamUploader:
     ) -> UploadSession:
         """Start a push session: ``write(chunk)`` ... ``finish()`` (or ``abort()``)."""
         return UploadSession(self._writer(bucket, key, size, on_progress, options))
+
+    def resume(
+        self,
+        upload: ResumeInfo | str,
+        source: StreamSource | str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> UploadResult:
+        """Continue a paused or interrupted multipart upload and complete it.
+
+        ``upload`` is a :class:`ResumeInfo` (from ``pause()``) or an upload id (or a unique
+        prefix of one) in the journal. The server is the truth: recorded parts that ListParts
+        does not confirm are sent again. A file source (by default the recorded path) must be
+        unchanged: its completed parts are re-read and checked against their checksums, and a
+        changed file raises :class:`SourceError` with nothing completed. A stream source must
+        replay from ``info.resume_offset``.
+        """
+        return resume_upload(self, upload, source, on_progress, options)
+
+    def list_incomplete(
+        self, bucket: str, prefix: str = "", older_than: dt.timedelta | None = None
+    ) -> list[IncompleteUpload]:
+        """Incomplete multipart uploads on the server (journaled or not), oldest first."""
+        return list_incomplete(self, bucket, prefix, older_than)
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Abort one multipart upload on the server and mark it in the journal."""
+        abort_upload(self, bucket, key, upload_id)
+
+    def gc(self, bucket: str, older_than: dt.timedelta, prefix: str = "") -> list[IncompleteUpload]:
+        """Abort every incomplete multipart upload older than ``older_than``; returns them."""
+        found = self.list_incomplete(bucket, prefix, older_than)
+        for upload in found:
+            self.abort_upload(bucket, upload.key, upload.upload_id)
+        return found
 
     def presign(
         self, method: Literal["GET", "PUT"], bucket: str, key: str, expires_in: int = 3600
