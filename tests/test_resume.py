@@ -26,6 +26,7 @@ from s3stream import (
 )
 from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
+from s3stream.progress import Progress
 
 PART = 5 * MiB
 
@@ -52,6 +53,11 @@ def pause_file_upload(
     """Start upload_file in a thread and pause it once two parts are done."""
     control = UploadControl()
     two_parts = threading.Event()
+
+    def on_progress(event: Progress) -> None:
+        if event.parts_done >= 2:
+            two_parts.set()
+
     thread = threading.Thread(
         target=lambda: uploader.upload_file(
             path,
@@ -60,7 +66,7 @@ def pause_file_upload(
             part_size=PART,
             concurrency=concurrency,
             control=control,
-            on_progress=lambda p: p.parts_done >= 2 and two_parts.set(),
+            on_progress=on_progress,
         ),
         daemon=True,
     )
@@ -177,7 +183,8 @@ def test_resume_refuses_a_changed_file_and_completes_nothing(
     assert info.parts
     data[10] ^= 0xFF  # one byte of part 1 changes; size stays the same
     path.write_bytes(data)
-    os.utime(path, ns=(info.source.mtime_ns, info.source.mtime_ns))  # type: ignore[union-attr]
+    assert info.source is not None and info.source.mtime_ns is not None
+    os.utime(path, ns=(info.source.mtime_ns, info.source.mtime_ns))  # same mtime: bytes decide
     with pytest.raises(
         SourceError, match="changed since upload .* started .*nothing was completed"
     ):
