@@ -1,0 +1,79 @@
+"""The connection options every S3 command takes, and the uploader built from them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ProfileNotFound
+
+from ..uploader import S3StreamUploader
+from .common import UsageError
+from .settings import ENDPOINT_URL, PROFILE, REGION, Settings
+
+log = logging.getLogger(__name__)
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE (or --profile) or "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `s3stream dev` for a local store"
+)
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection (default: the standard AWS configuration)")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3 endpoint, e.g. http://127.0.0.1:8333 (env S3STREAM_ENDPOINT_URL; "
+        "AWS_ENDPOINT_URL_S3 is honoured too)",
+    )
+    group.add_argument("--profile", metavar="NAME", help="profile from ~/.aws/config")
+    group.add_argument("--region", metavar="REGION", help="region to sign requests for")
+
+
+def check_credentials(profile: str | None) -> None:
+    """Fail before any data is read when the AWS chain yields no credentials."""
+    try:
+        credentials = botocore.session.Session(profile=profile).get_credentials()
+    except ProfileNotFound as exc:
+        raise UsageError(f"{exc}: check --profile or AWS_PROFILE") from None
+    except BotoCoreError as exc:
+        raise UsageError(f"cannot load AWS credentials: {exc}") from None
+    if credentials is None:
+        raise UsageError(NO_CREDENTIALS)
+
+
+def signing_uploader(settings: Settings) -> S3StreamUploader:
+    """An uploader for presigning, on a client that signs URLs with SigV4.
+
+    The library's client leaves botocore's default, which presigns S3 URLs with the legacy
+    SigV2 (``AWSAccessKeyId=...&Signature=...``) that AWS no longer accepts everywhere.
+    """
+    endpoint = settings.get(ENDPOINT_URL)
+    region = settings.get(REGION)
+    profile = settings.get(PROFILE)
+    check_credentials(profile)
+    try:
+        client = botocore.session.Session(profile=profile).create_client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=region,
+            config=Config(signature_version="s3v4"),
+        )
+    except BotoCoreError as exc:
+        raise UsageError(f"invalid S3 client setting: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"invalid S3 client setting: {exc}") from None
+    return S3StreamUploader(client=client)
+
+
+def connect(settings: Settings) -> S3StreamUploader:
+    """An uploader for the configured endpoint, region and profile (credentials checked)."""
+    endpoint = settings.get(ENDPOINT_URL)
+    region = settings.get(REGION)
+    profile = settings.get(PROFILE)
+    check_credentials(profile)
+    log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
+    return S3StreamUploader(endpoint_url=endpoint, region=region, profile=profile)
