@@ -273,7 +273,10 @@ def test_progress_is_throttled_and_ends_with_a_final_event() -> None:
     final = events[-1]
     assert final.done and final.bytes_sent == 4 * PART and final.percent == 100.0
     assert final.parts_done == 4 and final.parts_total == 4
-    assert len([e for e in events if not e.done]) <= 2  # 1 s throttle over 1 s of uploads
+    # byte progress is throttled (1 s over 1 s of uploads); every part is reported
+    parts_seen = [e.parts_done for e in events if not e.done]
+    assert sorted(set(parts_seen) - {0}) == [1, 2, 3, 4]
+    assert len(parts_seen) - 4 <= 2
     assert sum(e.done for e in events) == 1
 
 
@@ -372,3 +375,28 @@ def test_keyboard_interrupt_aborts_and_propagates() -> None:
     with pytest.raises(KeyboardInterrupt):
         uploader.upload_stream(chunks(), "bucket", "key", part_size=PART)
     assert store.uploads == {} and "AbortMultipartUpload" in store.calls
+
+
+def test_leave_parts_on_error_holds_for_a_failing_producer() -> None:
+    store = MemoryStore()
+    uploader = S3StreamUploader(store=store)
+
+    def chunks() -> Iterator[bytes]:
+        yield os.urandom(3 * PART)
+        raise RuntimeError("the producer crashed")
+
+    with pytest.raises(UploadFailed, match="the producer crashed") as info:
+        uploader.upload_stream(chunks(), "bucket", "key", part_size=PART, leave_parts_on_error=True)
+    assert info.value.parts_left and info.value.upload_id in store.uploads
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_part_done_is_reported_even_inside_the_throttle_interval() -> None:
+    store = MemoryStore()
+    events: list[Progress] = []
+    config = UploadConfig(part_size=PART, concurrency=1, progress_interval=3600)
+    w = MultipartWriter(store, "b", "k", config, on_progress=events.append, clock=lambda: 0.0)
+    w.write(os.urandom(3 * PART + 1))
+    w.finish()
+    assert {e.parts_done for e in events if not e.done} >= {1, 2, 3, 4}
+    assert all(e.upload_id == w.upload_id for e in events if e.parts_done)

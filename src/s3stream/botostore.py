@@ -81,6 +81,7 @@ def make_client(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             s3={"payload_signing_enabled": payload_signing},
+            signature_version="s3v4",  # also for presigned URLs (botocore's default is SigV2)
         )
         return session.create_client(
             "s3",

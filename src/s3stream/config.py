@@ -124,12 +124,17 @@ class UploadConfig:
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def validate_target(bucket: str, key: str) -> None:
-    """Reject bucket names and keys that S3 would refuse, before any request."""
+def validate_bucket(bucket: str) -> None:
+    """Reject a bucket name S3 would refuse, before any request."""
     if not _BUCKET_RE.match(bucket) or ".." in bucket or re.match(r"^\d+\.\d+\.\d+\.\d+$", bucket):
         raise ConfigError(
             f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, '.' and '-'"
         )
+
+
+def validate_target(bucket: str, key: str) -> None:
+    """Reject bucket names and keys that S3 would refuse, before any request."""
+    validate_bucket(bucket)
     if not key:
         raise ConfigError("empty object key: give the key to write, e.g. s3://bucket/name")
     if len(key.encode()) > MAX_KEY_BYTES:

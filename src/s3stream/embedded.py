@@ -31,6 +31,8 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .config import validate_bucket
+
 __all__ = ["EmbeddedS3", "EmbeddedStoreError", "find_weed_binary"]
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,11 @@ def _hold_port(port: int, held: list[socket.socket]) -> bool:
     """
     try:
         with socket.socket() as probe:
+            # a port in TIME_WAIT after our own stop is free for weed, which sets SO_REUSEADDR
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("", port))
         sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     except OSError:
         return False
     try:
@@ -188,6 +193,8 @@ class EmbeddedS3:
         weed_binary: str | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
+        for bucket in buckets:
+            validate_bucket(bucket)
         self._binary = find_weed_binary(weed_binary)
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._temporary = data_dir is None

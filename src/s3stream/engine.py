@@ -23,10 +23,10 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from .buffers import BufferPool, PoolClosed
 from .checksums import PartDigest
@@ -160,7 +160,7 @@ class MultipartWriter:
     def _adopt(self, info: ResumeInfo) -> None:
         """Continue ``info``'s upload: its parts count as done; a stream continues after the
         unbroken run of parts 1..k (``info.resume_offset``)."""
-        self.upload_id = info.upload_id
+        self.upload_id = self.progress.upload_id = info.upload_id
         for part in info.parts:
             self._receipts[part.number] = part.receipt()
             found = part.digest(self.algorithm)
@@ -288,6 +288,22 @@ class MultipartWriter:
                 self.bytes_in += n
                 self._accept(n)
 
+    def consume(self, source: Readable | Iterable[bytes | bytearray | memoryview]) -> UploadResult:
+        """Write all of ``source`` (a file object, or an iterable of chunks) and finish.
+
+        Whatever ends the iteration early (the producer's own exception, Ctrl-C) fails the
+        upload the same way as a store error: aborted, unless ``leave_parts_on_error``.
+        """
+        try:
+            if hasattr(source, "readinto") or hasattr(source, "read"):
+                self.write_from(cast(Readable, source))
+            else:
+                for chunk in source:
+                    self.write(chunk)
+        except BaseException as exc:
+            raise self._fail(exc)  # noqa: B904 - _fail sets the cause
+        return self.finish()
+
     def send_file(self, fd: int, skip: frozenset[int] = frozenset()) -> None:
         """Upload ``size`` bytes of the open file ``fd``, each part read by offset in its thread.
 
@@ -392,6 +408,7 @@ class MultipartWriter:
                 self.concurrency, thread_name_prefix="s3stream-part"
             )
             self.upload_id = upload_id
+            self.progress.upload_id = upload_id
         self._journal("started", self.resume_info())
         if self._aborted:  # abort() ran while the upload was being created
             self._abort_remote()

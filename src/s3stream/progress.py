@@ -22,6 +22,8 @@ class Progress:
     parts_total: int | None
     elapsed: float
     done: bool = False
+    upload_id: str | None = None
+    """The multipart upload id, once there is one (small objects never get one)."""
 
     @property
     def percent(self) -> float | None:
@@ -67,6 +69,7 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self.bytes_sent = 0
         self.parts_done = 0
+        self.upload_id: str | None = None
         self._finished = False
 
     def _snapshot(self, done: bool) -> Progress:
@@ -77,14 +80,15 @@ class ProgressTracker:
             self.parts_total,
             self._clock() - self._start,
             done,
+            self.upload_id,
         )
 
-    def _maybe_report(self) -> None:
+    def _maybe_report(self, force: bool = False) -> None:
         if self._callback is None:
             return
         with self._lock:
             now = self._clock()
-            if self._finished or now - self._last_report < self._interval:
+            if self._finished or (not force and now - self._last_report < self._interval):
                 return
             self._last_report = now
             event = self._snapshot(False)
@@ -97,9 +101,10 @@ class ProgressTracker:
         self._maybe_report()
 
     def part_done(self) -> None:
+        """A part was acknowledged: always reported (at most 10,000 times an upload)."""
         with self._lock:
             self.parts_done += 1
-        self._maybe_report()
+        self._maybe_report(force=True)
 
     def finish(self) -> Progress:
         """Send the final event (exactly once) and return it."""

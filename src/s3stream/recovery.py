@@ -180,12 +180,7 @@ def resume_upload(
     writer = uploader._writer(
         info.bucket, info.key, info.size, on_progress, options, source=info.source, resume=info
     )
-    if hasattr(source, "readinto") or hasattr(source, "read"):
-        writer.write_from(source)
-    else:
-        for chunk in source:
-            writer.write(chunk)
-    return writer.finish()
+    return writer.consume(source)
 
 
 def list_incomplete(

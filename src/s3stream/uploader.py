@@ -13,7 +13,7 @@ from typing import Any, Literal
 from .botostore import BotoStore, make_client
 from .config import UploadConfig, validate_target
 from .engine import MultipartWriter
-from .errors import ConfigError, SourceError
+from .errors import ConfigError
 from .journal import Journal, default_journal_path
 from .progress import ProgressCallback
 from .recovery import (
@@ -168,18 +168,7 @@ class S3StreamUploader:
                 "upload_stream was given an async iterable inside a running event loop: "
                 "use `await uploader.aupload_stream(...)`"
             )
-        writer = self._writer(bucket, key, size, on_progress, options)
-        try:
-            if kind == "file":
-                writer.write_from(source)
-            else:
-                for chunk in source:
-                    writer.write(chunk)
-        except BaseException as exc:
-            if not isinstance(exc, SourceError) and writer.result is None:
-                writer.abort()
-            raise
-        return writer.finish()
+        return self._writer(bucket, key, size, on_progress, options).consume(source)
 
     async def aupload_stream(
         self,
