@@ -200,6 +200,7 @@ class BotoStore:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.endpoint_url: str | None = client.meta.endpoint_url
 
     def _call(self, operation: str, method: Callable[..., T], **kwargs: Any) -> T:
         with _translated(operation):

@@ -196,6 +196,7 @@ class MultipartWriter:
             metadata=dict(self.config.metadata),
             no_clobber=self.config.no_clobber,
             concurrency=self.concurrency,
+            endpoint_url=getattr(self.store, "endpoint_url", None),
         ).with_parts(parts)
 
     def pause(self) -> ResumeInfo:

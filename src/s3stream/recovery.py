@@ -92,6 +92,12 @@ def _load(uploader: S3StreamUploader, upload: ResumeInfo | str) -> ResumeInfo:
 
 def _confirmed(uploader: S3StreamUploader, info: ResumeInfo) -> ResumeInfo:
     """Keep only the recorded parts the server confirms (same number, etag and size)."""
+    here = getattr(uploader.store, "endpoint_url", None)
+    if info.endpoint_url and here and info.endpoint_url != here:
+        raise ConfigError(
+            f"upload {info.upload_id} lives at {info.endpoint_url}, not {here}: "
+            f"resume it with --endpoint-url {info.endpoint_url}"
+        )
     try:
         listed = uploader.store.list_parts(info.bucket, info.key, info.upload_id)
     except NoSuchUpload:

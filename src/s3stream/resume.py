@@ -99,6 +99,8 @@ class ResumeInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     no_clobber: bool = False
     concurrency: int = 4
+    endpoint_url: str | None = None
+    """The store the upload lives in (``None``: AWS's default endpoint or unknown)."""
     timestamp: str = ""
     version: int = FORMAT_VERSION
 

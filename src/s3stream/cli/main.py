@@ -19,11 +19,11 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-from . import cp, dev, presign
+from . import abort, cp, dev, gc, ls, presign, resume
 from .common import EXIT_CODES_HELP, EXIT_USAGE, PROG, CliParser, HelpFormatter, describe_error
 
-COMMANDS: tuple[ModuleType, ...] = (cp, presign, dev)
-"""In help order. Planned: ls, resume, abort, gc (with the journal) and serve (the gateway)."""
+COMMANDS: tuple[ModuleType, ...] = (cp, ls, resume, abort, gc, presign, dev)
+"""In help order. Planned: serve (the gateway)."""
 
 DESCRIPTION = """\
 True streaming uploads into Amazon S3 and S3-compatible stores: files, pipes of
@@ -36,6 +36,9 @@ examples:
   ffmpeg -i in.mov -f mp4 -movflags frag_keyframe+empty_moov pipe:1 \\
       | s3stream cp - s3://my-bucket/out.mp4
   s3stream cp --follow recording.webm s3://my-bucket/rec/
+  s3stream ls                        # interrupted uploads
+  s3stream resume --all              # continue them
+  s3stream gc s3://my-bucket --older-than 7d
   s3stream presign --expires 1h s3://my-bucket/out.mp4
   s3stream dev --bucket media        # a local store; prints `export AWS_...` lines
 

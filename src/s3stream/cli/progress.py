@@ -402,6 +402,7 @@ class JsonReporter(Reporter):
             checksum_algorithm=result.checksum_algorithm,
             checksum_type=result.checksum_type,
             parts=result.parts,
+            reused_bytes=result.reused_bytes,
             duration=round(result.duration, 3),
         )
 

@@ -1,0 +1,110 @@
+"""``s3stream resume [ID ... | --all]``: continue interrupted uploads from the journal."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import S3StreamError
+from ..journal import JournalEntry
+from .common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
+from .connect import add_connection_options
+from .interrupts import Interrupts
+from .journaled import find, open_journal, uploader_for
+from .progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
+from .settings import Settings
+
+DESCRIPTION = """\
+Continue uploads that were interrupted (a crash, kill -9, a reboot, Ctrl-C with
+--leave-parts-on-error) and complete them. The journal knows every multipart
+upload s3stream started; the store's list of parts is the truth, so only the
+parts it lacks are sent. A file must be unchanged: the bytes of every part
+already sent are checked against their checksums first, and a changed file is
+refused with nothing completed. Uploads of stdin cannot be resumed (stdin cannot
+be replayed): abort them and upload again."""
+
+EPILOG = f"""\
+examples:
+  s3stream ls                      # the ids of interrupted uploads
+  s3stream resume 2f9c41           # one upload (a unique prefix of its id is enough)
+  s3stream resume --all --json     # every one, with NDJSON events as `cp --json`
+
+{EXIT_CODES_HELP}"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "resume",
+        help="continue interrupted uploads from the journal",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("ids", metavar="ID", nargs="*", help="upload id (or a unique prefix)")
+    parser.add_argument("--all", action="store_true", help="every resumable upload")
+    add_connection_options(parser)
+    output = parser.add_argument_group("output").add_mutually_exclusive_group()
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    output.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.ids) == bool(args.all):
+        raise UsageError("give the upload ids to resume, or --all")
+    settings = Settings.from_args(args)
+    journal = open_journal()
+    entries = journal.entries() if args.all else [find(journal, i) for i in args.ids]
+    if args.all and not entries:
+        print("nothing to resume")
+        return EXIT_OK
+    failed = 0
+    for entry in entries:
+        try:
+            _resume(settings, journal, entry, args)
+        except S3StreamError:
+            if len(entries) == 1:
+                raise
+            failed += 1  # already reported; go on with the others
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _resume(
+    settings: Settings, journal: Any, entry: JournalEntry, args: argparse.Namespace
+) -> None:
+    info = entry.info
+    source = info.source
+    if source is None or source.kind != "file" or source.path is None:
+        raise UsageError(
+            f"upload {info.upload_id} of s3://{info.bucket}/{info.key} came from a stream "
+            "(stdin or a pipe), which cannot be replayed: abort it with "
+            f"`s3stream abort {info.upload_id}` and upload again"
+        )
+    uploader = uploader_for(settings, journal, info.endpoint_url)
+    reporter = make_reporter(choose_mode(json_events=args.json, quiet=args.quiet))
+    reporter.upload_id = info.upload_id
+    plan = info.plan
+    reporter.start(
+        Start(
+            source=source.path,
+            bucket=info.bucket,
+            key=info.key,
+            total=info.size,
+            part_size=plan.first_part_size,
+            concurrency=info.concurrency,
+            parts_total=plan.part_count,
+            checksum_algorithm=info.checksum_algorithm,
+        )
+    )
+    try:
+        with Interrupts(upload_id=lambda: info.upload_id):
+            result = uploader.resume(
+                info,
+                on_progress=reporter,
+                progress_interval=LIBRARY_INTERVAL,
+                leave_parts_on_error=True,
+            )
+    except BaseException as exc:
+        reporter.failed(exc)
+        raise
+    reporter.completed(result)
