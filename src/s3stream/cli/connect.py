@@ -6,7 +6,6 @@ import argparse
 import logging
 
 import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from ..uploader import S3StreamUploader
@@ -43,30 +42,6 @@ def check_credentials(profile: str | None) -> None:
         raise UsageError(f"cannot load AWS credentials: {exc}") from None
     if credentials is None:
         raise UsageError(NO_CREDENTIALS)
-
-
-def signing_uploader(settings: Settings) -> S3StreamUploader:
-    """An uploader for presigning, on a client that signs URLs with SigV4.
-
-    The library's client leaves botocore's default, which presigns S3 URLs with the legacy
-    SigV2 (``AWSAccessKeyId=...&Signature=...``) that AWS no longer accepts everywhere.
-    """
-    endpoint = settings.get(ENDPOINT_URL)
-    region = settings.get(REGION)
-    profile = settings.get(PROFILE)
-    check_credentials(profile)
-    try:
-        client = botocore.session.Session(profile=profile).create_client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=region,
-            config=Config(signature_version="s3v4"),
-        )
-    except BotoCoreError as exc:
-        raise UsageError(f"invalid S3 client setting: {exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"invalid S3 client setting: {exc}") from None
-    return S3StreamUploader(client=client)
 
 
 def connect(settings: Settings) -> S3StreamUploader:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any, Literal
 
 from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
-from .connect import add_connection_options, signing_uploader
+from .connect import add_connection_options, connect
 from .settings import EXPIRES, Settings
 
 DESCRIPTION = """\
@@ -56,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
     expires = settings.get(EXPIRES)
     assert expires is not None
     method: Literal["GET", "PUT"] = "PUT" if args.method == "PUT" else "GET"
-    uploader = signing_uploader(settings)
+    uploader = connect(settings)
     print(uploader.presign(method, target.bucket, target.key, int(expires)), flush=True)
     return EXIT_OK
