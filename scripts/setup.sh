@@ -13,3 +13,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[dev]"
     touch "$stamp"
 fi
+# npm packages for the gateway's interoperability tests and benchmark (tus-js-client,
+# @tus/server, @tus/s3-store): installed when node is present and the lock file changed.
+if command -v npm >/dev/null 2>&1 && [ -f package-lock.json ]; then
+    if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+        npm ci --no-audit --no-fund --omit-lockfile-registry-resolved --loglevel=error
+    fi
+fi
+# Chromium for the web page's browser tests, from Debian (Playwright drives it through
+# executable_path; a Playwright browser download cannot work offline). Needs root, as CI is.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

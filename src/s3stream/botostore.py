@@ -160,7 +160,7 @@ def _translate(exc: Exception, operation: str) -> Exception:
 
 
 @contextmanager
-def _translated(operation: str) -> Iterator[None]:
+def translated(operation: str) -> Iterator[None]:
     try:
         yield
     except (BotoCoreError, ClientError) as exc:
@@ -203,7 +203,7 @@ class BotoStore:
         self.endpoint_url: str | None = client.meta.endpoint_url
 
     def _call(self, operation: str, method: Callable[..., T], **kwargs: Any) -> T:
-        with _translated(operation):
+        with translated(operation):
             return method(**kwargs)
 
     def create_multipart_upload(
@@ -389,7 +389,7 @@ class BotoStore:
 
     def presign(self, method: Literal["GET", "PUT"], bucket: str, key: str, expires_in: int) -> str:
         operation = {"GET": "get_object", "PUT": "put_object"}[method]
-        with _translated("Presign"):
+        with translated("Presign"):
             return str(
                 self.client.generate_presigned_url(
                     operation, Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in

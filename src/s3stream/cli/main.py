@@ -19,11 +19,12 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
+from ..gateway import command as serve
 from . import abort, cp, dev, gc, ls, presign, resume
 from .common import EXIT_CODES_HELP, EXIT_USAGE, PROG, CliParser, HelpFormatter, describe_error
 
-COMMANDS: tuple[ModuleType, ...] = (cp, ls, resume, abort, gc, presign, dev)
-"""In help order. Planned: serve (the gateway)."""
+COMMANDS: tuple[ModuleType, ...] = (cp, ls, resume, abort, gc, presign, serve, dev)
+"""In help order."""
 
 DESCRIPTION = """\
 True streaming uploads into Amazon S3 and S3-compatible stores: files, pipes of
@@ -40,6 +41,7 @@ examples:
   s3stream resume --all              # continue them
   s3stream gc s3://my-bucket --older-than 7d
   s3stream presign --expires 1h s3://my-bucket/out.mp4
+  s3stream serve                     # the tus upload gateway (embedded store if no endpoint)
   s3stream dev --bucket media        # a local store; prints `export AWS_...` lines
 
 run `s3stream COMMAND --help` for a command's options and examples.

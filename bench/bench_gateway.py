@@ -1,0 +1,376 @@
+"""Gateway benchmark: the same file through the s3stream gateway (tus), through @tus/server
+with @tus/s3-store, and straight to S3 with ``S3StreamUploader.upload_file``, all on one
+embedded SeaweedFS.
+
+Both tus servers get the same client: tus-js-client in node (``tests/js/tus_upload.mjs``,
+one PATCH with the whole file, as browsers send it by default) and the same part size.
+Every upload gets a fresh store (on /dev/shm when there is one: the disk and a filling store
+add noise) and, for the tus targets, a fresh server. Per run and target it prints
+throughput (file bytes / upload seconds as the client measured them) and CPU-seconds per
+GiB of the client, the server and the store (from /proc), and checks every object's size
+(and the first run's bytes by SHA-256).
+
+    .venv/bin/python bench/bench_gateway.py [--size 512MiB] [--runs 3] [--part-size 16MiB]
+                                            [--json out.json]
+
+Needs node and ``npm ci`` (scripts/setup.sh). Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from s3stream import S3StreamUploader  # noqa: E402
+from s3stream.botostore import make_client  # noqa: E402
+from s3stream.embedded import EmbeddedS3  # noqa: E402
+from s3stream.sizes import format_size, parse_size  # noqa: E402
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+BUCKET = "bench"
+JS = ROOT / "tests" / "js"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def proc_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a process and its reaped children (from /proc)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / TICKS
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_http(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1)
+            conn.request("OPTIONS", parts.path or "/")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Sample:
+    target: str
+    run: int
+    seconds: float
+    client_cpu: float
+    server_cpu: float
+    store_cpu: float
+    size: int
+
+    @property
+    def mib_s(self) -> float:
+        return self.size / MiB / self.seconds
+
+    def per_gib(self, cpu: float) -> float:
+        return cpu / (self.size / GiB)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, s3: EmbeddedS3, file: Path, digest: str):
+        self.args = args
+        self.s3 = s3
+        self.file = file
+        self.digest = digest
+        self.size = file.stat().st_size
+        self.client = s3.client()
+        self.node = shutil.which("node")
+        if self.node is None or not (ROOT / "node_modules" / "@tus" / "server").is_dir():
+            raise SystemExit("needs node and node_modules (run scripts/setup.sh)")
+
+    # ---------------------------------------------------------------- servers
+
+    def start_gateway(self) -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "s3stream.gateway",
+            "--endpoint-url",
+            self.s3.endpoint_url,
+            "--bucket",
+            BUCKET,
+            "--port",
+            str(port),
+            "--prefix",
+            "gateway/",
+            "--part-size",
+            self.args.part_size,
+            "--log-level",
+            "warning",
+            *self.args.gateway_arg,
+        ]
+        proc = subprocess.Popen(cmd, env={**os.environ, **self.s3.env()})
+        url = f"http://127.0.0.1:{port}/files/"
+        wait_http(url, proc)
+        return proc, url
+
+    def start_tus_node(self) -> tuple[subprocess.Popen[bytes], str]:
+        assert self.node is not None
+        port = free_port()
+        opts = {
+            "port": port,
+            "endpoint": self.s3.endpoint_url,
+            "bucket": BUCKET,
+            "region": self.s3.region,
+            "accessKey": self.s3.access_key,
+            "secretKey": self.s3.secret_key,
+            "partSize": parse_size(self.args.part_size),
+        }
+        proc = subprocess.Popen(
+            [self.node, str(JS / "tus_node_server.mjs"), json.dumps(opts)], cwd=ROOT
+        )
+        url = f"http://127.0.0.1:{port}/files"
+        wait_http(url, proc)
+        return proc, url
+
+    # ---------------------------------------------------------------- uploads
+
+    def tus_upload(self, target: str, endpoint: str, server_pid: int, run: int) -> Sample:
+        assert self.node is not None
+        opts = {"endpoint": endpoint, "file": str(self.file), "metadata": {"filename": "b.bin"}}
+        cpu = (children_cpu(), proc_cpu(server_pid), proc_cpu(self.s3.pid))
+        done = subprocess.run(
+            [self.node, str(JS / "tus_upload.mjs"), json.dumps(opts)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{target} upload failed: {done.stderr}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        sample = Sample(
+            target,
+            run,
+            float(result["seconds"]),
+            children_cpu() - cpu[0],
+            proc_cpu(server_pid) - cpu[1],
+            proc_cpu(self.s3.pid) - cpu[2],
+            self.size,
+        )
+        self.verify(target, self.object_key(target, result["url"]), run == 1)
+        return sample
+
+    def object_key(self, target: str, url: str) -> str:
+        upload_id = url.rstrip("/").rsplit("/", 1)[-1]
+        if target == "tus-node":
+            return upload_id.split("+", 1)[0]  # @tus/s3-store: the key is the id
+        info_key = f"gateway/_uploads/{upload_id}.info"
+        info = json.loads(self.client.get_object(Bucket=BUCKET, Key=info_key)["Body"].read())
+        return str(info["key"])
+
+    def direct(self, run: int) -> Sample:
+        client = make_client(
+            endpoint_url=self.s3.endpoint_url,
+            region=self.s3.region,
+            access_key=self.s3.access_key,
+            secret_key=self.s3.secret_key,
+        )
+        uploader = S3StreamUploader(client=client)
+        key = f"direct/{run}.bin"
+        cpu = (self_cpu(), proc_cpu(self.s3.pid))
+        started = time.perf_counter()
+        uploader.upload_file(self.file, BUCKET, key)
+        seconds = time.perf_counter() - started
+        sample = Sample(
+            "direct",
+            run,
+            seconds,
+            self_cpu() - cpu[0],
+            0.0,
+            proc_cpu(self.s3.pid) - cpu[1],
+            self.size,
+        )
+        self.verify("direct", key, run == 1)
+        return sample
+
+    def verify(self, target: str, key: str, full: bool) -> None:
+        head = self.client.head_object(Bucket=BUCKET, Key=key)
+        if head["ContentLength"] != self.size:
+            raise RuntimeError(f"{target}: {key} has {head['ContentLength']} bytes")
+        if full:
+            h = hashlib.sha256()
+            body = self.client.get_object(Bucket=BUCKET, Key=key)["Body"]
+            for block in iter(lambda: body.read(8 * MiB), b""):
+                h.update(block)
+            if h.hexdigest() != self.digest:
+                raise RuntimeError(f"{target}: {key} differs from the source")
+
+
+def make_file(directory: Path, size: int) -> tuple[Path, str]:
+    path = directory / "source.bin"
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(left, 16 * MiB))
+            h.update(block)
+            f.write(block)
+            left -= len(block)
+    return path, h.hexdigest()
+
+
+def one_sample(
+    args: argparse.Namespace,
+    target: str,
+    run: int,
+    file: Path,
+    digest: str,
+    store_root: str | None,
+) -> Sample:
+    """One upload on a fresh store (SeaweedFS slows down as it fills: every sample starts
+    equal), with a fresh server for the tus targets."""
+    with (
+        tempfile.TemporaryDirectory(prefix="s3stream-bench-store-", dir=store_root) as data,
+        EmbeddedS3(buckets=[BUCKET], data_dir=data) as s3,
+    ):
+        bench = Bench(args, s3, file, digest)
+        if target == "direct":
+            return bench.direct(run)
+        proc, url = bench.start_gateway() if target == "gateway" else bench.start_tus_node()
+        try:
+            time.sleep(0.5)
+            return bench.tus_upload(target, url, proc.pid, run)
+        finally:
+            stop(proc)
+
+
+def render(samples: Sequence[Sample]) -> str:
+    lines = [
+        f"{'target':<10} {'runs':>4} {'MiB/s':>8} {'best':>8} {'client':>8} {'server':>8} "
+        f"{'store':>8}   (median; CPU-s per GiB)"
+    ]
+    medians: dict[str, float] = {}
+    for target in ("gateway", "tus-node", "direct"):
+        mine = [s for s in samples if s.target == target]
+        if not mine:
+            continue
+        rate = statistics.median(s.mib_s for s in mine)
+        medians[target] = rate
+        lines.append(
+            f"{target:<10} {len(mine):>4} {rate:>8.1f} {max(s.mib_s for s in mine):>8.1f} "
+            f"{statistics.median(s.per_gib(s.client_cpu) for s in mine):>8.2f} "
+            f"{statistics.median(s.per_gib(s.server_cpu) for s in mine):>8.2f} "
+            f"{statistics.median(s.per_gib(s.store_cpu) for s in mine):>8.2f}"
+        )
+    if "gateway" in medians and "tus-node" in medians:
+        lines.append(f"gateway / @tus/server: {medians['gateway'] / medians['tus-node']:.2f}x")
+    if "gateway" in medians and "direct" in medians:
+        lines.append(f"gateway / direct:      {medians['gateway'] / medians['direct']:.0%}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--size", default="512MiB", help="file size (512MiB)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per target (3)")
+    parser.add_argument("--part-size", default="16MiB", help="part size of both servers")
+    parser.add_argument(
+        "--targets", default="gateway,tus-node,direct", help="comma-separated subset"
+    )
+    parser.add_argument("--json", help="also write the samples to this file")
+    parser.add_argument(
+        "--store-dir", help="where the stores keep data (default /dev/shm: no disk noise)"
+    )
+    parser.add_argument(
+        "--gateway-arg",
+        action="append",
+        default=[],
+        help="extra flag for the gateway, e.g. --gateway-arg=--pipeline-parts=1",
+    )
+    args = parser.parse_args(argv)
+    size = parse_size(args.size)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    samples: list[Sample] = []
+    store_root = args.store_dir or (
+        "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    )
+    with tempfile.TemporaryDirectory(prefix="s3stream-bench-gw-") as tmp:
+        file, digest = make_file(Path(tmp), size)
+        print(
+            f"{format_size(size)} file, {args.runs} run(s), parts {args.part_size}, "
+            f"a fresh store per upload in {store_root or tempfile.gettempdir()}",
+            flush=True,
+        )
+        for run in range(1, args.runs + 1):
+            order = targets[run % len(targets) :] + targets[: run % len(targets)]
+            for target in order:
+                sample = one_sample(args, target, run, file, digest, store_root)
+                samples.append(sample)
+                print(
+                    f"run {run} {target:<9} {sample.mib_s:7.1f} MiB/s "
+                    f"({sample.seconds:.2f} s; CPU client {sample.client_cpu:.1f} s, "
+                    f"server {sample.server_cpu:.1f} s, store {sample.store_cpu:.1f} s)",
+                    flush=True,
+                )
+    print()
+    print(render(samples))
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(s) for s in samples], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""What every tus method shares: the context, header parsing, upload lookup, responses."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from ...errors import S3StreamError, StoreError
+from ..datastore import Capabilities, UploadStore, capabilities
+from ..errors import TusError, bad_request, gone, not_found
+from ..hooks import Hooks
+from ..model import Upload, format_metadata, sanitize_filename, with_suffix
+from ..settings import TusSettings
+
+log = logging.getLogger("s3stream.gateway")
+
+TUS_VERSION = "1.0.0"
+OCTET_STREAM = "application/offset+octet-stream"
+OWNER_SCOPE_KEY = "s3stream.owner"
+"""Where the auth middleware leaves the caller's owner id in the ASGI scope."""
+
+
+@dataclass
+class Context:
+    """Everything a method handler needs, built once per app."""
+
+    store: UploadStore
+    settings: TusSettings
+    hooks: Hooks = field(default_factory=Hooks)
+    clock: Callable[[], float] = time.time
+    caps: Capabilities = field(init=False)
+    _active: dict[str, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.caps = capabilities(self.store)
+
+    def new_id(self) -> str:
+        """32 URL-safe characters: 192 random bits."""
+        return secrets.token_urlsafe(24)
+
+    def object_key(self, upload_id: str, filename: str | None) -> str:
+        name = sanitize_filename(filename or "")
+        if not name:
+            return f"{self.settings.key_prefix}{upload_id}"
+        if self.settings.naming == "unique":
+            name = with_suffix(name, hashlib.sha256(upload_id.encode()).hexdigest()[:12])
+        return f"{self.settings.key_prefix}{name}"
+
+    def expires(self) -> float | None:
+        ttl = self.settings.expiration
+        return None if ttl is None else self.clock() + ttl
+
+    @asynccontextmanager
+    async def writing(self, owner: str) -> AsyncIterator[None]:
+        """Count one writing request of ``owner``; 429 past the per-owner limit."""
+        count = self._active.get(owner, 0)
+        if count >= self.settings.max_uploads_per_owner:
+            raise TusError(429, "TooManyUploads", "too many concurrent uploads for this token")
+        self._active[owner] = count + 1
+        try:
+            yield
+        finally:
+            self._active[owner] -= 1
+            if not self._active[owner]:
+                del self._active[owner]
+
+
+def owner_of(request: Request) -> str:
+    return str(request.scope.get(OWNER_SCOPE_KEY, ""))
+
+
+def header_int(request: Request, name: str, *, required: bool = False) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        if required:
+            raise bad_request(f"missing {name} header")
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 20:
+        raise bad_request(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+async def load_upload(ctx: Context, request: Request, upload_id: str) -> Upload:
+    """The caller's upload: 404 when it is missing or someone else's, 410 when expired."""
+    upload = await ctx.store.get(upload_id)
+    if upload.owner != owner_of(request):
+        raise not_found()
+    if upload.expired(ctx.clock()):
+        raise gone()
+    return upload
+
+
+def upload_url(ctx: Context, request: Request, upload_id: str) -> str:
+    headers = request.headers
+    scheme, host = request.url.scheme, headers.get("host") or request.url.netloc
+    if ctx.settings.trust_forwarded:
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = headers.get("x-forwarded-host", host).split(",")[0].strip()
+    root = request.scope.get("root_path", "")
+    return f"{scheme}://{host}{root}{ctx.settings.base_path}{upload_id}"
+
+
+def id_from_url(ctx: Context, url: str) -> str:
+    """The upload id at the end of an upload URL (absolute or a path)."""
+    path = url.split("?", 1)[0].rstrip("/")
+    if ctx.settings.base_path not in path + "/":
+        raise bad_request(f"{url!r} is not an upload URL of this server")
+    upload_id = path.rsplit("/", 1)[-1]
+    if not upload_id:
+        raise bad_request(f"{url!r} is not an upload URL of this server")
+    return upload_id
+
+
+def http_date(timestamp: float) -> str:
+    return email.utils.formatdate(timestamp, usegmt=True)
+
+
+def upload_headers(ctx: Context, upload: Upload, request: Request) -> dict[str, str]:
+    """The headers that describe an upload (HEAD)."""
+    headers = {"Upload-Offset": str(upload.offset), "Cache-Control": "no-store"}
+    if upload.size is None:
+        headers["Upload-Defer-Length"] = "1"
+    else:
+        headers["Upload-Length"] = str(upload.size)
+    if upload.metadata:
+        headers["Upload-Metadata"] = format_metadata(upload.metadata)
+    if upload.partial:
+        headers["Upload-Concat"] = "partial"
+    elif upload.final:
+        urls = " ".join(upload_url(ctx, request, p) for p in upload.partials)
+        headers["Upload-Concat"] = f"final;{urls}"
+    headers.update(expiry_header(upload))
+    return headers
+
+
+def expiry_header(upload: Upload) -> dict[str, str]:
+    if upload.expires is None or upload.finished:
+        return {}
+    return {"Upload-Expires": http_date(upload.expires)}
+
+
+def error_response(exc: BaseException, method: str, path: str) -> Response:
+    """The one place that turns anything raised into an answer (unexpected ones into 500)."""
+    if isinstance(exc, TusError):
+        status, message, headers = exc.status, exc.message, exc.headers
+        if status >= 500:
+            log.error("%s %s: %s", method, path, message)
+    elif isinstance(exc, StoreError):
+        log.error("%s %s: storage failed: %s", method, path, exc)
+        status = 503 if exc.retryable else 500
+        message, headers = "storage failed; retry later", {}
+    elif isinstance(exc, S3StreamError):
+        log.error("%s %s: %s", method, path, exc)
+        status, message, headers = 500, "upload failed", {}
+    else:
+        log.exception("%s %s: unexpected error", method, path, exc_info=exc)
+        status, message, headers = 500, "internal error", {}
+    response = PlainTextResponse(message + "\n", status_code=status)
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def tus_response(status: int, headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(status_code=status)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
