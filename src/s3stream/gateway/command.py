@@ -24,6 +24,7 @@ from ..botostore import BotoStore, make_client
 from ..errors import ConfigError
 from ..limits import MAX_OBJECT_SIZE
 from ..sizes import parse_size
+from ..web import WebApp, with_web
 from .app import GatewayOptions, build_app
 from .auth import TOKENS_ENV, load_tokens
 from .hooks import Hooks
@@ -247,7 +248,13 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         hooks=Hooks(webhook_url=args.webhook_url, bucket=args.bucket),
         presign=presign,
     )
-    return build_app(upload_store, settings, options), tokens
+    page = WebApp.for_store(
+        upload_store,
+        tokens=tokens,
+        base_path=args.base_path,
+        presign_expires=args.presign_expires,
+    )
+    return with_web(build_app(upload_store, settings, options), page), tokens
 
 
 def run(args: argparse.Namespace) -> int:
@@ -265,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "
                 f"-> s3://{args.bucket}/{args.prefix} ({backend.endpoint_url}); "
-                f"auth {'on, ' + str(len(tokens)) + ' token(s)' if tokens else 'off'}",
+                f"auth {'on, ' + str(len(tokens)) + ' token(s)' if tokens else 'off'}\n"
+                f"s3stream gateway: upload page http://{host}:{args.port}/ (Ctrl-C stops)",
                 flush=True,
             )
             config = uvicorn.Config(
