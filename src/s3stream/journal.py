@@ -185,7 +185,7 @@ class Journal:
         cutoff = (dt.datetime.now(dt.UTC) - older_than).isoformat(timespec="milliseconds")
         with self._tx() as db:
             cursor = db.execute(
-                "DELETE FROM uploads WHERE state IN ('completed', 'aborted') AND updated < ?",
+                "DELETE FROM uploads WHERE state IN ('completed', 'aborted') AND updated <= ?",
                 (cutoff,),
             )
             return cursor.rowcount
