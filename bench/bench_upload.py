@@ -1,8 +1,9 @@
 """Upload benchmark: s3stream against boto3's transfer manager, on the embedded SeaweedFS.
 
 Uploads one file and one stream of unknown length (a pipe from ``cat FILE``) with each tool,
-every upload in a fresh worker process (this script with ``--worker``), and prints, per tool
-and case, the median throughput, client CPU-seconds per GiB and peak RSS of N runs.
+every upload in a fresh worker process (``bench_worker.py``, shared with ``bench_peers.py``),
+and prints, per tool and case, the median throughput, client CPU-seconds per GiB and peak RSS
+of N runs.
 
     .venv/bin/python bench/bench_upload.py [--size 1GiB] [--runs 3] [--part-size 16MiB]
                                            [--concurrency 4] [--json out.json]
@@ -17,231 +18,34 @@ import hashlib
 import json
 import os
 import platform
-import re
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_worker import CALLS as CALLS_ALL
+from benchlib import (
+    GiB,
+    MiB,
+    format_size,
+    make_test_file,
+    parse_size,
+    run_python_worker,
+    worker_env,
+)
 
 BUCKET = "bench"
 TOOLS = ("s3stream", "boto3")
 CASES = ("file", "stream")
-CALLS = {
-    ("s3stream", "file"): "upload_file",
-    ("s3stream", "stream"): "upload_stream",
-    ("boto3", "file"): "upload_file",
-    ("boto3", "stream"): "upload_fileobj",
-}
-WRITE_BLOCK = 64 * MiB
-WORKER_TIMEOUT = 1800.0
-# Request headers worth reporting: which checksum went where, and how the payload was signed.
-_SENT_HEADERS = (
-    "x-amz-content-sha256",
-    "x-amz-sdk-checksum-algorithm",
-    "x-amz-trailer",
-    "x-amz-decoded-content-length",
-    "content-encoding",
-    "content-md5",
-)
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kib": KiB,
-    "mib": MiB,
-    "gib": GiB,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-}
-
-
-def parse_size(text: str) -> int:
-    """``1GiB``, ``16MiB``, ``500MB`` or a byte count."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if match is None or match.group(2).lower() not in _UNITS:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use e.g. 1GiB, 16MiB, 500MB")
-    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"size {text!r} must be positive")
-    return value
-
-
-def format_size(n: int) -> str:
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale}{unit}"
-    return f"{n}B"
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-def _describe_request(headers: Any) -> dict[str, str]:
-    """The checksum and signing headers of one request (checksum values elided)."""
-    found: dict[str, str] = {}
-    for name, raw in headers.items():
-        lname = str(name).lower()
-        value = raw.decode() if isinstance(raw, bytes) else str(raw)
-        if lname.startswith("x-amz-checksum-"):
-            if lname in ("x-amz-checksum-algorithm", "x-amz-checksum-type"):
-                found[lname] = value
-            else:
-                found[lname] = "<value>"
-        elif lname in _SENT_HEADERS:
-            if lname == "x-amz-content-sha256" and _HEX64.match(value):
-                value = "<sha256 of the payload>"
-            elif lname == "content-md5":
-                value = "<value>"
-            found[lname] = value
-    return found
-
-
-def _record_requests(client: Any, sent: dict[str, dict[str, str]]) -> None:
-    """Remember the headers of the first request of each S3 operation the client sends."""
-
-    def before_send(request: Any, event_name: str, **_: Any) -> None:
-        operation = event_name.rsplit(".", 1)[-1]
-        if operation not in sent:
-            sent[operation] = _describe_request(request.headers)
-
-    client.meta.events.register("before-send.s3", before_send)
-
-
-def _peak_rss_kib() -> int | None:
-    """This process' own peak RSS (``VmHWM``), or None without /proc.
-
-    ``ru_maxrss`` is not used for the figure: Linux carries the parent's peak over fork and
-    exec into the child's ``ru_maxrss``, so every worker would report at least the driver's.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _usage() -> tuple[float, float, int, int]:
-    """User and system CPU seconds of this process (all threads, no children), peak RSS KiB."""
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    maxrss = ru.ru_maxrss  # KiB on Linux
-    peak = _peak_rss_kib()
-    return ru.ru_utime, ru.ru_stime, maxrss if peak is None else peak, maxrss
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    """Do one upload and print its measurements as one JSON line on stdout."""
-    tool: str = args.worker[0]
-    case: str = args.worker[1]
-    path = Path(args.file)
-    sent: dict[str, dict[str, str]] = {}
-    upload: Callable[[Any], Any]
-
-    if tool == "s3stream":
-        from s3stream import S3StreamUploader
-
-        uploader = S3StreamUploader(
-            endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region=os.environ["AWS_REGION"]
-        )
-        store_client = getattr(uploader.store, "client", None)
-        if store_client is not None:
-            _record_requests(store_client, sent)
-        options: dict[str, Any] = {
-            "part_size": args.part_size,
-            "concurrency": args.concurrency,
-            "checksum": "crc64nvme",
-        }
-        if case == "file":
-
-            def upload(_: Any) -> Any:
-                return uploader.upload_file(path, args.bucket, args.key, **options)
-
-        else:
-
-            def upload(source: Any) -> Any:
-                return uploader.upload_stream(source, args.bucket, args.key, **options)
-
-    elif tool == "boto3":
-        import boto3
-        from boto3.s3.transfer import TransferConfig
-
-        client = boto3.client("s3")  # default settings, endpoint and keys from the environment
-        _record_requests(client, sent)
-        config = TransferConfig(
-            multipart_chunksize=args.part_size,
-            max_concurrency=args.concurrency,
-            use_threads=True,
-            preferred_transfer_client="classic",
-        )
-        if case == "file":
-
-            def upload(_: Any) -> Any:
-                return client.upload_file(str(path), args.bucket, args.key, Config=config)
-
-        else:
-
-            def upload(source: Any) -> Any:
-                return client.upload_fileobj(source, args.bucket, args.key, Config=config)
-
-    else:
-        raise SystemExit(f"unknown tool {tool!r}")
-
-    writer: subprocess.Popen[bytes] | None = None
-    user0, sys0, rss0, _ = _usage()
-    t0 = time.perf_counter()
-    if case == "stream":
-        # A real pipe: the uploader cannot know the length, and reads what `cat` writes.
-        writer = subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE)
-        assert writer.stdout is not None
-        result = upload(writer.stdout)
-        writer.stdout.close()
-        writer.wait()
-    else:
-        result = upload(None)
-    t1 = time.perf_counter()
-    user1, sys1, rss1, maxrss1 = _usage()
-    if writer is not None and writer.returncode != 0:
-        raise SystemExit(f"the writer process failed with status {writer.returncode}")
-
-    record: dict[str, Any] = {
-        "tool": tool,
-        "case": case,
-        "call": CALLS[(tool, case)],
-        "key": args.key,
-        "bytes": path.stat().st_size,
-        "wall_s": t1 - t0,
-        "user_s": user1 - user0,
-        "sys_s": sys1 - sys0,
-        "peak_rss_kib": rss1,
-        "rss_before_upload_kib": rss0,
-        "ru_maxrss_kib": maxrss1,
-        "sent": sent,
-    }
-    if tool == "s3stream" and result is not None:
-        record["result"] = {
-            "size": result.size,
-            "parts": result.parts,
-            "checksum_algorithm": result.checksum_algorithm,
-            "checksum": result.checksum,
-            "checksum_type": result.checksum_type,
-        }
-    print(json.dumps(record))
-    return 0
+CALLS = {key: CALLS_ALL[key] for key in ((t, c) for t in TOOLS for c in CASES)}
 
 
 # --------------------------------------------------------------------------- driver side
@@ -296,31 +100,6 @@ class Summary:
     sys_s: float
 
 
-def make_test_file(directory: Path, size: int) -> tuple[Path, str]:
-    """Write ``size`` random bytes; return the path and its sha256."""
-    path = directory / "bench.bin"
-    sha = hashlib.sha256()
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(WRITE_BLOCK, left))
-            sha.update(block)
-            f.write(block)
-            left -= len(block)
-    return path, sha.hexdigest()
-
-
-def worker_env(store_env: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment without any AWS settings, pointed at the embedded store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(store_env)
-    # No shared config or credentials files, no instance metadata: defaults only, 127.0.0.1 only.
-    env["AWS_CONFIG_FILE"] = os.devnull
-    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    return env
-
-
 def run_one(
     tool: str,
     case: str,
@@ -329,35 +108,25 @@ def run_one(
     args: argparse.Namespace,
     env: Mapping[str, str],
 ) -> dict[str, Any]:
-    command = [
+    """One upload in a fresh worker process (``bench_worker.py``); its JSON record."""
+    return run_python_worker(
         sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        tool,
-        case,
-        "--file",
-        str(path),
-        "--bucket",
-        BUCKET,
-        "--key",
-        key,
-        "--part-size",
-        str(args.part_size),
-        "--concurrency",
-        str(args.concurrency),
-    ]
-    proc = subprocess.run(
-        command, env=dict(env), capture_output=True, text=True, timeout=WORKER_TIMEOUT
+        [
+            tool,
+            case,
+            "--file",
+            str(path),
+            "--bucket",
+            BUCKET,
+            "--key",
+            key,
+            "--part-size",
+            str(args.part_size),
+            "--concurrency",
+            str(args.concurrency),
+        ],
+        env,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"{tool} {case} worker failed (status {proc.returncode}):\n{proc.stderr[-4000:]}"
-        )
-    lines = proc.stdout.strip().splitlines()
-    if not lines:
-        raise RuntimeError(f"{tool} {case} worker printed nothing:\n{proc.stderr[-4000:]}")
-    record: dict[str, Any] = json.loads(lines[-1])
-    return record
 
 
 def sha256_of_object(client: Any, key: str) -> str:
@@ -598,20 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pause", type=float, default=1.0, help="seconds to wait between uploads (1)"
     )
-    # Worker mode (internal): one upload, measurements as JSON on stdout.
-    parser.add_argument("--worker", nargs=2, metavar=("TOOL", "CASE"), help=argparse.SUPPRESS)
-    parser.add_argument("--file", help=argparse.SUPPRESS)
-    parser.add_argument("--bucket", default=BUCKET, help=argparse.SUPPRESS)
-    parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if not 1 <= args.concurrency <= 64:
         parser.error("--concurrency must be 1 to 64")
-    if args.worker:
-        if args.worker[0] not in TOOLS or args.worker[1] not in CASES:
-            parser.error(f"--worker takes a tool ({', '.join(TOOLS)}) and a case (file, stream)")
-        return run_worker(args)
     return run_driver(args)
 
 
