@@ -31,7 +31,7 @@ PART = 5 * MiB
 
 
 def writer(store: MemoryStore, size: int | None = None, **options: object) -> MultipartWriter:
-    config = UploadConfig().with_options(part_size=PART, concurrency=2, **options)
+    config = UploadConfig().with_options(**{"part_size": PART, "concurrency": 2, **options})
     return MultipartWriter(store, "b", "k", config, size=size, sleep=lambda s: None)
 
 
@@ -400,3 +400,17 @@ def test_part_done_is_reported_even_inside_the_throttle_interval() -> None:
     w.finish()
     assert {e.parts_done for e in events if not e.done} >= {1, 2, 3, 4}
     assert all(e.upload_id == w.upload_id for e in events if e.parts_done)
+
+
+def test_memory_stays_flat_when_unknown_length_parts_grow() -> None:
+    """Parts double every 2 parts here; the buffers stay within the first parts' budget."""
+    store = MemoryStore()
+    w = writer(store, max_parts=20, concurrency=4)  # budget: 5 x 5 MiB
+    assert w.plan.part_size(5) == 4 * PART
+    data = os.urandom(14 * PART)  # parts of 5, 5, 10, 10, 20, 20 MiB
+    for i in range(0, len(data), MiB):
+        w.write(data[i : i + MiB])
+    w.finish()
+    assert store.data("b", "k") == data
+    # without a byte budget 5 buffers of 20 MiB would be held; two of the largest at most
+    assert w.pool.peak_bytes <= max(5 * PART, 2 * 4 * PART)

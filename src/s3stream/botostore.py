@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
+import botocore.handlers
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
@@ -83,7 +84,7 @@ def make_client(
             s3={"payload_signing_enabled": payload_signing},
             signature_version="s3v4",  # also for presigned URLs (botocore's default is SigV2)
         )
-        return session.create_client(
+        client = session.create_client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
@@ -91,6 +92,10 @@ def make_client(
             aws_secret_access_key=secret_key,
             config=config,
         )
+        # `Expect: 100-continue` costs a round trip per part (11% on a 20 ms link with 10 MiB
+        # parts); all it saves is one part's bytes when a request is refused.
+        client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+        return client
     except ProfileNotFound as exc:
         raise ConfigError(f"{exc}: check AWS_PROFILE or the --profile name") from None
     except NoRegionError:

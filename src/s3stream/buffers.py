@@ -1,9 +1,11 @@
 """A bounded pool of reusable part buffers: the memory bound, enforced.
 
-``acquire`` blocks while ``slots`` buffers are out, which is what gives push sessions their
-back-pressure. Buffers are ``bytearray`` s kept for reuse (no allocation per part); when a
-growing part plan asks for more room than a pooled buffer has, the small one is dropped and
-a larger one allocated, so the bytes held never exceed ``slots x largest size asked``.
+The pool has a byte budget (``slots x part size``). ``acquire`` blocks while lending one
+more buffer would exceed it, which is what gives push sessions their back-pressure. Buffers
+are ``bytearray`` s kept for reuse (no allocation per part). When a growing part plan asks
+for larger buffers, smaller free ones are dropped, and fewer buffers fit in the same budget:
+memory stays flat while fewer, larger parts are in flight. Once parts outgrow half the
+budget, two buffers (one being filled, one in flight) are still allowed.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ class PoolClosed(Exception):
 
 
 class BufferPool:
-    def __init__(self, slots: int) -> None:
-        if slots < 1:
+    def __init__(self, slots: int, part_size: int) -> None:
+        if slots < 1 or part_size < 0:
             raise ValueError("a buffer pool needs at least one slot")
-        self.slots = slots
+        self.budget = slots * part_size
+        self.part_size = part_size
         self._free: list[bytearray] = []
-        self._out = 0
+        self._out_bytes = 0
         self._closed = False
         self._cond = threading.Condition()
         self.held_bytes = 0
@@ -29,25 +32,32 @@ class BufferPool:
         self.peak_bytes = 0
         """The most bytes the pool ever held: what the memory formula bounds."""
 
+    def _fits(self, size: int) -> bool:
+        # parts that grew past the pool's part size may take two buffers, whatever the budget
+        limit = self.budget if size <= self.part_size else max(self.budget, 2 * size)
+        return self._out_bytes == 0 or self._out_bytes + size <= limit
+
     def acquire(self, size: int, timeout: float | None = None) -> bytearray | None:
-        """A buffer of at least ``size`` bytes, waiting while all slots are lent out.
+        """A buffer of at least ``size`` bytes, waiting while the budget is lent out.
 
         Returns ``None`` on timeout; raises :class:`PoolClosed` once the pool is closed.
         """
         with self._cond:
-            if not self._cond.wait_for(lambda: self._closed or self._out < self.slots, timeout):
+            if not self._cond.wait_for(lambda: self._closed or self._fits(size), timeout):
                 return None
             if self._closed:
                 raise PoolClosed
-            self._out += 1
-            buf = self._free.pop() if self._free else None
-            if buf is not None and len(buf) < size:
-                self.held_bytes -= len(buf)
-                buf = None
-            if buf is None:
+            buf = next((b for b in self._free if len(b) >= size), None)
+            if buf is not None:
+                self._free.remove(buf)
+            else:
+                # every free buffer is too small for the larger parts that come now
+                self.held_bytes -= sum(len(b) for b in self._free)
+                self._free.clear()
                 buf = bytearray(size)
                 self.held_bytes += size
                 self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+            self._out_bytes += len(buf)
             return buf
 
     def try_acquire(self, size: int) -> bytearray | None:
@@ -56,12 +66,12 @@ class BufferPool:
 
     def release(self, buf: bytearray) -> None:
         with self._cond:
-            self._out -= 1
+            self._out_bytes -= len(buf)
             if self._closed:
                 self.held_bytes -= len(buf)
             else:
                 self._free.append(buf)
-            self._cond.notify()
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Free pooled buffers and wake every waiter with :class:`PoolClosed`."""

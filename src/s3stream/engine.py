@@ -111,7 +111,7 @@ class MultipartWriter:
         self._sleep = sleep
         self._clock = clock
         self._started_at = clock()
-        self.pool = BufferPool(self.concurrency + 1)
+        self.pool = BufferPool(self.concurrency + 1, self.plan.first_part_size)
         self.calls = MultipartCalls(
             store,
             bucket,
@@ -314,7 +314,7 @@ class MultipartWriter:
         size = self.size
         with self._guarded():
             self._check_open()
-            self.pool = BufferPool(self.concurrency)
+            self.pool = BufferPool(self.concurrency, self.plan.first_part_size)
             if not self._known_multipart() and self.upload_id is None:
                 buf = bytearray(size)
                 _pread_exact(fd, memoryview(buf), 0)

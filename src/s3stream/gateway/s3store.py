@@ -187,7 +187,7 @@ class S3UploadStore:
         if pipeline_parts < 0:
             raise ConfigError("pipeline_parts must not be negative")
         self.pipeline_parts = pipeline_parts
-        self.pool = BufferPool(max_buffers)
+        self.pool = BufferPool(max_buffers, part_size)
         self._buffer_waiters = 0
         self.buffer_wait = buffer_wait
         self.locks = ProcessLocks(lock_wait)
