@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
-from .connect import add_connection_options
-from .journaled import find, open_journal, uploader_for
+from .connect import add_connection_options, connect
+from .journaled import find, open_journal
 from .settings import Settings
 
 DESCRIPTION = """\
@@ -52,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("give either a journaled id, or s3://BUCKET/KEY UPLOAD_ID")
         info = find(journal, args.target).info
         bucket, key, upload_id, endpoint = info.bucket, info.key, info.upload_id, info.endpoint_url
-    uploader_for(settings, journal, endpoint).abort_upload(bucket, key, upload_id)
+    connect(settings, endpoint_url=endpoint, journal=journal).abort_upload(bucket, key, upload_id)
     print(f"aborted {upload_id} (s3://{bucket}/{key})")
     return EXIT_OK

@@ -8,6 +8,7 @@ import logging
 import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
+from ..journal import Journal
 from ..uploader import S3StreamUploader
 from .common import UsageError
 from .settings import ENDPOINT_URL, PROFILE, REGION, Settings
@@ -44,11 +45,17 @@ def check_credentials(profile: str | None) -> None:
         raise UsageError(NO_CREDENTIALS)
 
 
-def connect(settings: Settings) -> S3StreamUploader:
-    """An uploader for the configured endpoint, region and profile (credentials checked)."""
-    endpoint = settings.get(ENDPOINT_URL)
+def connect(
+    settings: Settings, *, endpoint_url: str | None = None, journal: Journal | None = None
+) -> S3StreamUploader:
+    """An uploader for the configured endpoint, region and profile (credentials checked).
+
+    ``endpoint_url`` is the fallback when no endpoint is configured (a journaled upload's
+    own store); ``journal`` an already open journal.
+    """
+    endpoint = settings.get(ENDPOINT_URL) or endpoint_url
     region = settings.get(REGION)
     profile = settings.get(PROFILE)
     check_credentials(profile)
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
-    return S3StreamUploader(endpoint_url=endpoint, region=region, profile=profile)
+    return S3StreamUploader(endpoint_url=endpoint, region=region, profile=profile, journal=journal)

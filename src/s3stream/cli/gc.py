@@ -15,8 +15,8 @@ from .common import (
     parse_duration,
     parse_s3_url,
 )
-from .connect import add_connection_options
-from .journaled import open_journal, uploader_for
+from .connect import add_connection_options, connect
+from .journaled import open_journal
 from .settings import Settings
 
 DESCRIPTION = """\
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--older-than: {exc}") from None
     target = parse_s3_url(args.url)
-    uploader = uploader_for(Settings.from_args(args), open_journal())
+    uploader = connect(Settings.from_args(args), journal=open_journal())
     if args.dry_run:
         found = uploader.list_incomplete(target.bucket, target.key, age)
     else:

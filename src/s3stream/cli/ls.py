@@ -10,8 +10,8 @@ from typing import Any
 from ..recovery import IncompleteUpload
 from ..sizes import format_size
 from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, format_duration, parse_s3_url
-from .connect import add_connection_options
-from .journaled import open_journal, uploader_for
+from .connect import add_connection_options, connect
+from .journaled import open_journal
 from .progress import write_stdout
 from .settings import Settings
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not targets:
         targets = [parse_s3_url(f"s3://{b}") for b in sorted({e.info.bucket for e in entries})]
     if targets:
-        uploader = uploader_for(settings, journal)
+        uploader = connect(settings, journal=journal)
         for target in targets:
             for found in uploader.list_incomplete(target.bucket, target.key):
                 if found.upload_id not in known:

@@ -8,9 +8,9 @@ from typing import Any
 from ..errors import S3StreamError
 from ..journal import JournalEntry
 from .common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
-from .connect import add_connection_options
+from .connect import add_connection_options, connect
 from .interrupts import Interrupts
-from .journaled import find, open_journal, uploader_for
+from .journaled import find, open_journal
 from .progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
 from .settings import Settings
 
@@ -80,7 +80,7 @@ def _resume(
             "(stdin or a pipe), which cannot be replayed: abort it with "
             f"`s3stream abort {info.upload_id}` and upload again"
         )
-    uploader = uploader_for(settings, journal, info.endpoint_url)
+    uploader = connect(settings, endpoint_url=info.endpoint_url, journal=journal)
     reporter = make_reporter(choose_mode(json_events=args.json, quiet=args.quiet))
     reporter.upload_id = info.upload_id
     plan = info.plan
