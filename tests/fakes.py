@@ -12,7 +12,7 @@ from typing import Literal
 
 from s3stream.checksums import ChecksumAlgorithm, combine, digest, encode
 from s3stream.errors import NoSuchUpload, StoreError
-from s3stream.store import ObjectInfo, ObjectOptions, OnSent, PartReceipt, UploadInfo
+from s3stream.store import ObjectInfo, ObjectOptions, OnSent, PartReceipt, PartSource, UploadInfo
 
 Hook = Callable[[str, dict[str, object]], None]
 """Called before each operation with its name and arguments; may raise to inject a fault."""
@@ -87,6 +87,31 @@ class MemoryStore:
         receipt = PartReceipt(part_number, hashlib.md5(data).hexdigest(), len(data), actual)
         upload.parts[part_number] = (data, receipt)
         return receipt
+
+    def upload_part_stream(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: PartSource,
+        *,
+        checksum: ChecksumAlgorithm,
+    ) -> PartReceipt:
+        data = bytearray()
+        while len(data) < source.size:
+            data += source.wait_view(len(data), source.size - len(data))
+        part = digest(checksum, data)
+        value = None if part is None else encode(checksum, part)
+        return self.upload_part(
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            memoryview(data),
+            checksum=checksum,
+            checksum_value=value,
+        )
 
     def complete_multipart_upload(
         self,

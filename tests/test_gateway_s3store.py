@@ -14,13 +14,18 @@ from typing import Any
 import httpx
 import pytest
 
+from s3stream.botostore import BotoStore, make_client
+from s3stream.checksums import ChecksumAlgorithm, digest, encode
 from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import NewUpload, TusSettings
 from s3stream.gateway.errors import TusError
 from s3stream.gateway.handler.body import RequestBody
 from s3stream.gateway.model import encode_metadata, sanitize_filename, with_suffix
+from s3stream.gateway.objects import BotoGatewayObjects
 from s3stream.gateway.s3store import S3UploadStore
 from s3stream.limits import MiB
+from s3stream.retry import RetryPolicy
+from tests.faultproxy import Fault, FaultProxy, first_k_matching
 from tests.test_gateway_helpers import (
     TUS,
     Clock,
@@ -136,8 +141,16 @@ def test_checksum_mismatch_on_a_multipart_chunk_changes_nothing(
     assert read(s3client, bucket, info(s3client, bucket, store, url)["key"]) == data
 
 
-def _asgi_patch(app: Any, url: str, offset: int, chunks: list[bytes], disconnect: bool) -> int:
-    """Drive one PATCH through the ASGI app with a body that may end in a disconnect."""
+def _asgi_patch(
+    app: Any,
+    url: str,
+    offset: int,
+    chunks: list[bytes],
+    disconnect: bool,
+    content_length: int | None = None,
+) -> int:
+    """Drive one PATCH through the ASGI app with a body that may end in a disconnect
+    (``content_length``: the length it declares)."""
     path = url.split("testserver", 1)[-1]
     messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": c, "more_body": True} for c in chunks
@@ -159,6 +172,8 @@ def _asgi_patch(app: Any, url: str, offset: int, chunks: list[bytes], disconnect
         (b"upload-offset", str(offset).encode()),
         (b"content-type", b"application/offset+octet-stream"),
     ]
+    if content_length is not None:
+        headers.append((b"content-length", str(content_length).encode()))
     scope = {
         "type": "http",
         "method": "PATCH",
@@ -364,3 +379,105 @@ def test_a_small_buffer_pool_degrades_pipelining_instead_of_blocking(
     for url, payload in zip(urls, data, strict=True):
         assert read(s3client, bucket, info(s3client, bucket, store, url)["key"]) == payload
     assert store.pool.peak_bytes <= 2 * 5 * MiB
+
+
+class _CountStreamed:
+    """Part numbers of every streamed UploadPart attempt."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.parts: list[int] = []
+        original = BotoStore.upload_part_stream
+
+        def counted(store: BotoStore, *args: Any, **kwargs: Any) -> Any:
+            self.parts.append(args[3])
+            return original(store, *args, **kwargs)
+
+        monkeypatch.setattr(BotoStore, "upload_part_stream", counted)
+
+
+def test_a_patch_streams_its_parts_within_one_part_of_memory(
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts the body covers go to the store while they arrive, from the one buffer the
+    whole gateway has; their trailing CRCs combine into the object's checksum."""
+    streamed = _CountStreamed(monkeypatch)
+    store = make_s3_store(s3server, bucket, key_prefix=prefix, max_buffers=1)
+    data = os.urandom(23 * MiB + 11)
+    with TestClient(app_factory(store, Clock())()) as http:
+        tus = Tus(http)
+        url = tus.new(len(data))
+        assert tus.patch(url, 0, data).status_code == 204
+    state = info(s3client, bucket, store, url)
+    assert streamed.parts == [1, 2, 3, 4, 5]  # the last, short part as well
+    assert store.pool.peak_bytes == 5 * MiB
+    assert read(s3client, bucket, state["key"]) == data
+    head = s3client.head_object(Bucket=bucket, Key=state["key"], ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == encode(
+        ChecksumAlgorithm.CRC64NVME,
+        digest(ChecksumAlgorithm.CRC64NVME, data),  # type: ignore[arg-type]
+    )
+
+
+def test_a_body_ending_inside_a_streamed_part_keeps_what_arrived(
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    streamed = _CountStreamed(monkeypatch)
+    store = make_s3_store(s3server, bucket, key_prefix=prefix, max_buffers=2)
+    app = app_factory(store, Clock())()
+    data = os.urandom(14 * MiB)
+    with TestClient(app) as http:
+        url = Tus(http).new(len(data))
+    # declares the whole upload, sends 8 MiB: part 1 is stored, part 2 stops at 3 MiB
+    chunks = [data[i : i + MiB] for i in range(0, 8 * MiB, MiB)]
+    _asgi_patch(app, url, 0, chunks, disconnect=True, content_length=len(data))
+    assert streamed.parts == [1, 2]  # the stopped part is not retried
+    state = info(s3client, bucket, store, url)
+    assert [p[2] for p in state["parts"]] == [5 * MiB]
+    assert state["staged"]["size"] == 3 * MiB and state["offset"] == 8 * MiB
+    assert store.pool.lent_bytes == 0
+    with TestClient(app) as http:
+        assert Tus(http).patch(url, 8 * MiB, data[8 * MiB :]).status_code == 204
+    assert read(s3client, bucket, info(s3client, bucket, store, url)["key"]) == data
+
+
+def test_a_streamed_part_is_sent_again_after_a_reset(
+    s3server: EmbeddedS3, s3client: Any, bucket: str, prefix: str
+) -> None:
+    """A connection reset in the middle of a streamed part: the retry starts the part over
+    from the buffer, which keeps every byte until the store acknowledges it."""
+    resets = first_k_matching(
+        2,
+        lambda r: r.method == "PUT" and "partNumber=" in r.path,
+        lambda: Fault.reset_mid_body(2 * MiB),
+    )
+    with FaultProxy(s3server.endpoint_url, resets) as proxy:
+        client = make_client(
+            endpoint_url=proxy.url,
+            region=s3server.region,
+            access_key=s3server.access_key,
+            secret_key=s3server.secret_key,
+        )
+        store = BotoStore(client)
+        tus_store = S3UploadStore(
+            store,
+            BotoGatewayObjects(store),
+            bucket,
+            key_prefix=prefix,
+            part_size=5 * MiB,
+            retry=RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.1),
+        )
+        data = os.urandom(12 * MiB)
+        with TestClient(app_factory(tus_store, Clock())()) as http:
+            tus = Tus(http)
+            url = tus.new(len(data))
+            assert tus.patch(url, 0, data).status_code == 204
+        assert len(proxy.injected) == 2
+    assert read(s3client, bucket, info(s3client, bucket, tus_store, url)["key"]) == data

@@ -25,10 +25,11 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from .checksums import ChecksumAlgorithm
+from .checksums import ChecksumAlgorithm, encode
+from .chunked import StreamedPartBody, trailer_name
 from .errors import ConfigError, NoSuchUpload, StoreError
 from .limits import MiB
-from .store import ObjectInfo, ObjectOptions, OnSent, PartReceipt, UploadInfo
+from .store import ObjectInfo, ObjectOptions, OnSent, PartReceipt, PartSource, UploadInfo
 
 T = TypeVar("T")
 
@@ -200,12 +201,34 @@ def _object_args(options: ObjectOptions) -> dict[str, Any]:
     return args
 
 
+def _frame_streamed_part(request: Any, **_: Any) -> None:
+    """Before signing an UploadPart whose body is a :class:`StreamedPartBody`: declare the
+    aws-chunked encoding and the checksum trailer (the signer then signs
+    ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` instead of ``UNSIGNED-PAYLOAD``)."""
+    body = request.body
+    if not isinstance(body, StreamedPartBody) or not body.trailer:
+        return
+    name = trailer_name(body.algorithm)
+    for header in list(request.headers):  # a client that checksums by itself: the trailer rules
+        if header.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-")):
+            del request.headers[header]
+    request.headers["Content-Encoding"] = "aws-chunked"
+    request.headers["X-Amz-Trailer"] = name
+    request.headers["X-Amz-Decoded-Content-Length"] = str(body.source.size)
+    request.context["checksum"] = {
+        "request_algorithm": {"in": "trailer", "algorithm": body.algorithm.value, "name": name}
+    }
+
+
 class BotoStore:
     """:class:`~s3stream.store.ObjectStore` on a botocore S3 client."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.endpoint_url: str | None = client.meta.endpoint_url
+        client.meta.events.register(
+            "before-sign.s3.UploadPart", _frame_streamed_part, unique_id="s3stream-trailer"
+        )
 
     def _call(self, operation: str, method: Callable[..., T], **kwargs: Any) -> T:
         with translated(operation):
@@ -261,6 +284,46 @@ class BotoStore:
                 operation="UploadPart",
             )
         return PartReceipt(part_number, response["ETag"], len(body), checksum_value or returned)
+
+    def upload_part_stream(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: PartSource,
+        *,
+        checksum: ChecksumAlgorithm,
+    ) -> PartReceipt:
+        body = StreamedPartBody(source, checksum)
+        try:
+            response = self._call(
+                "UploadPart",
+                self.client.upload_part,
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=body,
+                ContentLength=len(body),
+            )
+        except Exception as exc:
+            if body.source_error is not None:  # not the store's failure: no retry
+                raise body.source_error from exc
+            raise
+        value = None
+        if body.digest is not None:
+            value = encode(checksum, body.digest)
+            returned = _object_info(response, checksum).checksum
+            if returned is not None and returned != value:
+                raise StoreError(
+                    f"UploadPart {part_number}: the store computed checksum {returned}, "
+                    f"s3stream computed {value}",
+                    code="BadDigest",
+                    retryable=True,
+                    operation="UploadPart",
+                )
+        return PartReceipt(part_number, response["ETag"], source.size, value)
 
     def complete_multipart_upload(
         self,

@@ -32,6 +32,11 @@ class BufferPool:
         self.peak_bytes = 0
         """The most bytes the pool ever held: what the memory formula bounds."""
 
+    @property
+    def lent_bytes(self) -> int:
+        """Bytes of the buffers lent out right now."""
+        return self._out_bytes
+
     def _fits(self, size: int) -> bool:
         # parts that grew past the pool's part size may take two buffers, whatever the budget
         limit = self.budget if size <= self.part_size else max(self.budget, 2 * size)

@@ -99,6 +99,35 @@ def combine(algorithm: ChecksumAlgorithm, parts: Sequence[PartDigest]) -> str:
     return encode(algorithm, PartDigest(total, sum(p.size for p in parts)))
 
 
+class RunningChecksum:
+    """A checksum fed piece by piece (for a part streamed while its bytes arrive)."""
+
+    def __init__(self, algorithm: ChecksumAlgorithm) -> None:
+        if algorithm is ChecksumAlgorithm.NONE:
+            raise ValueError("no checksum to run")
+        self.algorithm = algorithm
+        self.size = 0
+        self._crc = 0
+        self._sha = hashlib.sha256() if algorithm is ChecksumAlgorithm.SHA256 else None
+
+    def update(self, data: Buffer) -> None:
+        if self._sha is not None:
+            self._sha.update(data)
+        else:
+            self._crc = _CRC_FUNCS[self.algorithm][0](data, self._crc)
+        self.size += len(memoryview(data))
+
+    def digest(self) -> PartDigest:
+        value = self._sha.digest() if self._sha is not None else self._crc
+        return PartDigest(value, self.size)
+
+
+def encoded_length(algorithm: ChecksumAlgorithm) -> int:
+    """Characters of a base64 header value of ``algorithm`` (for trailer lengths)."""
+    width = 32 if algorithm is ChecksumAlgorithm.SHA256 else _CRC_FUNCS[algorithm][2]
+    return len(base64.b64encode(bytes(width)))
+
+
 def decode(algorithm: ChecksumAlgorithm, value: str, size: int) -> PartDigest:
     """The inverse of :func:`encode`: a part's digest from its base64 header value."""
     raw = base64.b64decode(value)

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from .checksums import ChecksumAlgorithm, PartDigest, combine, digest, encode
+from .checksums import ChecksumAlgorithm, PartDigest, combine, decode, digest, encode
 from .errors import NoSuchUpload, S3StreamError, StoreError
 from .retry import RetryPolicy, call_with_retry
-from .store import ObjectInfo, ObjectOptions, ObjectStore, OnSent, PartReceipt
+from .store import ObjectInfo, ObjectOptions, ObjectStore, OnSent, PartReceipt, PartSource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +95,21 @@ class MultipartCalls:
 
         receipt = self.retry(attempt, f"UploadPart {part_number}")
         return receipt, part_digest
+
+    def put_part_stream(
+        self, upload_id: str, part_number: int, source: PartSource
+    ) -> tuple[PartReceipt, PartDigest | None]:
+        """Upload one part while its bytes arrive, the checksum trailing the body; a retry
+        starts over from ``source``, which keeps every byte until the part is done."""
+        receipt = self.retry(
+            lambda: self.store.upload_part_stream(
+                self.bucket, self.key, upload_id, part_number, source, checksum=self.algorithm
+            ),
+            f"UploadPart {part_number}",
+        )
+        if receipt.checksum is None or self.algorithm is ChecksumAlgorithm.NONE:
+            return receipt, None
+        return receipt, decode(self.algorithm, receipt.checksum, receipt.size)
 
     def put_object(
         self,

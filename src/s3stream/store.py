@@ -54,6 +54,20 @@ class ObjectOptions:
     metadata: Mapping[str, str] | None = None
 
 
+class PartSource(Protocol):
+    """One part's bytes, possibly still arriving: a part streamed to the store while its
+    bytes are received (the gateway's PATCH bodies). Every byte stays readable until the
+    part is acknowledged, so a failed attempt is retried from the start."""
+
+    @property
+    def size(self) -> int: ...
+
+    def wait_view(self, start: int, limit: int) -> memoryview:
+        """Bytes from ``start``, at most ``limit``, blocking until a useful amount is there;
+        raises :class:`~s3stream.errors.SourceError` when they will never arrive."""
+        ...
+
+
 class ObjectStore(Protocol):
     def create_multipart_upload(
         self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
@@ -73,6 +87,20 @@ class ObjectStore(Protocol):
         checksum_value: str | None,
         on_sent: OnSent | None = None,
     ) -> PartReceipt: ...
+
+    def upload_part_stream(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: PartSource,
+        *,
+        checksum: ChecksumAlgorithm,
+    ) -> PartReceipt:
+        """Upload a part whose bytes may still be arriving; its checksum is computed as the
+        bytes go out and sent after them (a trailer), and returned in the receipt."""
+        ...
 
     def complete_multipart_upload(
         self,

@@ -100,9 +100,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     s3.add_argument(
         "--pipeline-parts",
         type=int,
-        default=4,
-        help="parts of one upload in flight while its body is read on; memory per upload is "
-        "(this + 1) x part size; 0: one part (%(default)s)",
+        default=0,
+        help="extra parts of one upload awaiting the store's reply while its body is read on; "
+        "memory per upload is (this + 1) x part size (%(default)s)",
     )
     s3.add_argument("--checksum", default="crc64nvme", help="S3 checksum (%(default)s)")
 

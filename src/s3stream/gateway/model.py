@@ -78,6 +78,11 @@ class ChunkBody(Protocol):
     @property
     def received(self) -> int: ...
 
+    @property
+    def expected(self) -> int | None:
+        """The declared length (``Content-Length``), if any."""
+        ...
+
 
 # ------------------------------------------------------------------ Upload-Metadata
 

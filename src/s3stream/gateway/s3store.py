@@ -15,15 +15,17 @@ Because nothing lives in the process, any gateway process serves any upload. Eve
 write is conditional on the ETag read under the lease (``If-Match``), so a writer that lost
 its lease cannot overwrite a newer state; the ``.info`` object is the commit point.
 
-Writing a chunk: the staged tail (if any) and the body are copied into pooled part
-buffers; each full buffer goes up as a part through :class:`~s3stream.parts.MultipartCalls`
-(CRC checksum, retries) while the body goes on into the next buffer, at most
-``pipeline_parts`` parts in flight (so an upload holds at most ``pipeline_parts + 1`` parts of
-memory; ``pipeline_parts=0`` holds one part and reads nothing while a part uploads). When
-the body ends, a tail of 5 MiB or more becomes a part, a smaller one a staged object, and
-reaching the length completes the object with the recorded part ETags (never ListParts: a
-store may list a re-sent part twice) and the combined whole-object CRC. A chunk that must
-be discarded (checksum mismatch) changes nothing: its parts are never recorded and are
+Writing a chunk: the staged tail (if any) and the body are copied into a pooled part
+buffer. A part the body's declared length will complete streams to the store while it fills
+(:class:`~s3stream.gateway.filling.FillingPart`, sent by
+:meth:`~s3stream.parts.MultipartCalls.put_part_stream` with a trailing CRC); any other part
+goes up through :meth:`~s3stream.parts.MultipartCalls.put_part` once full. At most
+``pipeline_parts`` finished parts await the store's reply while the body goes on, so an
+upload holds at most ``pipeline_parts + 1`` parts of memory (default: one). When the body
+ends, a tail of 5 MiB or more becomes a part, a smaller one a staged object, and reaching
+the length completes the object with the recorded part ETags (never ListParts: a store may
+list a re-sent part twice) and the combined whole-object CRC. A chunk that must be
+discarded (checksum mismatch) changes nothing: its parts are never recorded and are
 overwritten by the next attempt at the same part numbers.
 """
 
@@ -55,6 +57,7 @@ from ..plan import plan_parts
 from ..retry import RetryPolicy
 from ..store import ObjectOptions, ObjectStore, PartReceipt
 from .errors import TusError, not_found, offset_mismatch, too_large
+from .filling import FillingPart
 from .lease import Leases
 from .locks import ProcessLocks
 from .model import ChunkBody, NewUpload, ProgressFn, Upload, metadata_value
@@ -160,7 +163,7 @@ class S3UploadStore:
         state_prefix: str | None = None,
         part_size: int = 16 * MiB,
         max_buffers: int = 32,
-        pipeline_parts: int = 4,
+        pipeline_parts: int = 0,
         buffer_wait: float = 30.0,
         checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME,
         retry: RetryPolicy | None = None,
@@ -327,7 +330,7 @@ class S3UploadStore:
             async for _ in body:
                 raise too_large("the upload is already complete")
             return upload
-        writer = _ChunkWriter(self, state)
+        writer = _ChunkWriter(self, state, body.expected)
         try:
             await writer.start()
             async for data in body:
@@ -565,16 +568,23 @@ def _part(receipt: PartReceipt, digest: PartDigest | None) -> _Part:
 
 
 class _ChunkWriter:
-    """One chunk being appended: the part buffer, the parts sent, the commit."""
+    """One chunk being appended: the part being filled, the parts sent, the commit.
 
-    def __init__(self, owner: S3UploadStore, state: _State) -> None:
+    A part whose bytes this request's body is known to complete (its ``Content-Length``
+    covers it) starts streaming to the store as soon as it is begun, so receiving and
+    sending overlap inside one part's buffer; otherwise the part goes up once full.
+    """
+
+    def __init__(self, owner: S3UploadStore, state: _State, expected: int | None) -> None:
         self.s = owner
         self.state = state
         self.upload = state.upload
         self.calls = owner._calls(self.upload.key)
-        self.buf: bytearray | None = None
-        self.fill = 0
-        self.target = 0
+        self.expected = expected
+        """The body's declared length (``None``: unknown, nothing streams early)."""
+        self.part: FillingPart | None = None
+        self.sending: asyncio.Future[_Part] | None = None
+        """The early send of ``part``, when it streams."""
         self.next_part = len(state.parts) + 1
         self.acked: dict[int, _Part] = {}
         """Parts of this chunk the store acknowledged, by number (not yet recorded)."""
@@ -584,35 +594,83 @@ class _ChunkWriter:
         self.started = time.perf_counter()
         self.staged_in_buffer = False
         self.received = 0
+        self.part_start = sum(p.size for p in state.parts)
+        """Upload offset of the current part's first byte."""
+
+    @property
+    def buf(self) -> bytearray | None:
+        return None if self.part is None else self.part.buf
+
+    @property
+    def fill(self) -> int:
+        return 0 if self.part is None else self.part.fill
 
     async def start(self) -> None:
-        self.target = self.s._part_size(self.upload, self.next_part)
-        self.buf = await self.s._acquire(self.target)
-        if self.state.staged_key is not None and self.state.staged_size:
-            view = memoryview(self.buf)[: self.state.staged_size]
-            self.fill = await self.s._run(
+        staged = self.state.staged_size if self.state.staged_key is not None else 0
+        await self._begin_part(staged)
+        if staged:
+            assert self.part is not None and self.state.staged_key is not None
+            view = memoryview(self.part.buf)[:staged]
+            got = await self.s._run(
                 self.s.objects.read_into, self.s.bucket, self.state.staged_key, view
             )
-            if self.fill != self.state.staged_size:
+            if got != staged:
                 raise StoreError(
-                    f"staged chunk {self.state.staged_key} has {self.fill} bytes, "
-                    f"expected {self.state.staged_size}",
+                    f"staged chunk {self.state.staged_key} has {got} bytes, expected {staged}",
                     code="SizeMismatch",
                 )
+            self.part.filled(got)
             self.staged_in_buffer = True
+        await self._stream_if_covered()
 
     async def add(self, data: bytes) -> None:
         view = memoryview(data)
-        self.received += len(view)
         while view:
-            assert self.buf is not None
-            n = min(len(view), self.target - self.fill)
-            with memoryview(self.buf) as dst:
-                dst[self.fill : self.fill + n] = view[:n]
-            self.fill += n
+            if self.part is None:
+                await self._begin_part(0)
+                await self._stream_if_covered()
+            assert self.part is not None
+            n = self.part.append(view)
+            self.received += n
             view = view[n:]
-            if self.fill == self.target:
-                await self._send_buffer()
+            if self.part.full:
+                await self._hand_off()
+
+    async def _begin_part(self, staged: int) -> None:
+        """Take a buffer for the next part, after waiting for one of ours if the pool is
+        short (so uploads with parts in flight never starve a request with no buffer)."""
+        target = self.s._part_size(self.upload, self.next_part)
+        if self.upload.size is not None:  # the last part: what is left
+            target = min(target, self.upload.size - self.part_start)
+        waited = time.perf_counter()
+        buf = self.s._spare_buffer(target) if self.inflight else None
+        while buf is None and self.inflight:
+            await self._wait_any()
+            buf = self.s._spare_buffer(target)
+        if buf is None:
+            buf = await self.s._acquire(target)
+        self.store_wait += time.perf_counter() - waited
+        self.part = FillingPart(buf, target)
+
+    async def _stream_if_covered(self) -> None:
+        """Start sending the current part now if this body will complete it."""
+        part, upload = self.part, self.upload
+        if part is None or self.sending is not None or self.expected is None:
+            return
+        if part.fill + (self.expected - self.received) < part.size:
+            return
+        if self.next_part == 1 and upload.size is not None and upload.size <= part.size:
+            return  # the whole upload: one PutObject at the end
+        number = self._check_number()
+        mpu = await self._ensure_mpu()
+        self.sending = asyncio.ensure_future(self._put_stream(mpu, number, part))
+
+    def _check_number(self) -> int:
+        if self.next_part > MAX_PARTS:
+            raise TusError(
+                413, "TooManyParts", f"the upload exceeds {MAX_PARTS} parts: send larger chunks"
+            )
+        return self.next_part
 
     async def _ensure_mpu(self) -> str:
         if self.state.mpu is None:
@@ -620,52 +678,70 @@ class _ChunkWriter:
             await self.s._save(self.state)  # recorded at once: never an orphan
         return self.state.mpu
 
-    async def _send_buffer(self, refill: bool = True) -> None:
-        """Send the full buffer as the next part; with ``refill``, take a fresh buffer.
+    async def _hand_off(self) -> None:
+        """The current part is complete (or is the chunk's last part): it goes up (or is
+        already going) as the next part number, its buffer freed once acknowledged.
 
-        Up to ``pipeline_parts`` parts upload while the body goes on into the next buffer;
-        past that, or when the pool has no spare buffer, a part of this upload is awaited
-        first (back-pressure on the client; a busy server degrades to less pipelining).
+        At most ``pipeline_parts`` parts wait for acknowledgement while the body goes on;
+        past that a part of this upload is awaited first (back-pressure on the client).
         """
-        assert self.buf is not None
-        if self.next_part > MAX_PARTS:
-            raise TusError(
-                413, "TooManyParts", f"the upload exceeds {MAX_PARTS} parts: send larger chunks"
-            )
-        mpu = await self._ensure_mpu()
-        buf, fill, number = self.buf, self.fill, self.next_part
-        self.buf, self.fill = None, 0
+        part = self.part
+        assert part is not None
+        number = self._check_number()
+        task = self.sending
+        if task is None:
+            mpu = await self._ensure_mpu()
+            task = asyncio.ensure_future(self._put(mpu, number, part))
+        self.part, self.sending = None, None
         self.next_part += 1
+        self.part_start += part.fill
         self.staged_in_buffer = False
-        self.inflight[number] = asyncio.ensure_future(self._put(mpu, number, buf, fill))
+        task.add_done_callback(lambda _: self.s.pool.release(part.buf))
+        self.inflight[number] = task
         waited = time.perf_counter()
         while len(self.inflight) > self.s.pipeline_parts:
             await self._wait_any()
-        if refill:
-            self.target = self.s._part_size(self.upload, self.next_part)
-            spare = self.s._spare_buffer(self.target)
-            while spare is None and self.inflight:
-                await self._wait_any()  # a part of ours frees a slot
-                spare = self.s._spare_buffer(self.target)
-            self.buf = spare if spare is not None else await self.s._acquire(self.target)
         self.store_wait += time.perf_counter() - waited
 
-    async def _put(self, mpu: str, number: int, buf: bytearray, fill: int) -> _Part:
-        view = memoryview(buf)[:fill]
+    async def _put(self, mpu: str, number: int, part: FillingPart) -> _Part:
+        view = memoryview(part.buf)[: part.fill]
         started = time.perf_counter()
         try:
             receipt, digest = await self.s._run(self.calls.put_part, mpu, number, view)
         finally:
             view.release()
-            self.s.pool.release(buf)
+        self._log_part(number, part.fill, started)
+        return _part(receipt, digest)
+
+    async def _put_stream(self, mpu: str, number: int, part: FillingPart) -> _Part:
+        started = time.perf_counter()
+        receipt, digest = await self.s._run(self.calls.put_part_stream, mpu, number, part)
+        self._log_part(number, part.size, started)
+        return _part(receipt, digest)
+
+    def _log_part(self, number: int, size: int, started: float) -> None:
         log.debug(
             "upload %s part %d: %d bytes in %.3f s",
             self.upload.id,
             number,
-            fill,
+            size,
             time.perf_counter() - started,
         )
-        return _part(receipt, digest)
+
+    async def _stop_streaming(self) -> None:
+        """The body ended before the current part was full: stop its early send (the
+        store never saw the whole part, so nothing of it counts); the bytes stay."""
+        task, self.sending = self.sending, None
+        if task is None:
+            return
+        assert self.part is not None
+        self.part.abandon()
+        try:
+            await task
+        except Exception as exc:
+            log.debug("upload %s: early part send stopped: %s", self.upload.id, exc)
+        else:  # cannot happen (the part was not full), but a stored part must not be lost
+            raise StoreError("a part was stored before its bytes arrived", code="Internal")
 
     async def _wait_any(self) -> None:
         """Wait until some part in flight is done (a slow part holds up only its own slot);
@@ -717,6 +793,7 @@ class _ChunkWriter:
 
     async def commit(self, expires: float | None) -> Upload:
         s, state = self.s, self.state
+        await self._stop_streaming()
         waited = time.perf_counter()
         await self.drain()
         self.store_wait += time.perf_counter() - waited
@@ -739,7 +816,7 @@ class _ChunkWriter:
         if self.received == 0 and not self.new_parts:
             return upload
         if self.fill >= MIN_PART_SIZE:
-            await self._send_buffer(refill=False)
+            await self._hand_off()
             await self.drain()
         old_staged = state.staged_key
         consumed = self._apply_parts(expires)
@@ -764,11 +841,13 @@ class _ChunkWriter:
         return state.upload
 
     async def close(self) -> None:
-        """Release the buffer and wait for parts still in flight (a thread cannot be stopped);
-        after a failure only the acknowledged parts before the first failed one count."""
-        if self.buf is not None:
-            self.s.pool.release(self.buf)
-            self.buf = None
+        """Stop an early send, release the buffer and wait for parts still in flight (a
+        thread cannot be stopped); after a failure only the acknowledged parts before the
+        first failed one count."""
+        await self._stop_streaming()
+        if self.part is not None:
+            self.s.pool.release(self.part.buf)
+            self.part = None
         tasks, self.inflight = self.inflight, {}
         for number, task in tasks.items():
             with contextlib.suppress(Exception):  # a failure was raised where it happened

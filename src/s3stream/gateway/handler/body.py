@@ -98,8 +98,10 @@ class RequestBody:
         limit: int | None = None,
         checksum: ChecksumCheck | None = None,
         empty: bool = False,
+        expected: int | None = None,
     ) -> None:
         self._receive = receive
+        self._expected = 0 if empty else expected
         self._timeout = timeout
         self._limit = limit
         self._checksum = checksum
@@ -112,6 +114,10 @@ class RequestBody:
     @property
     def received(self) -> int:
         return self._received
+
+    @property
+    def expected(self) -> int | None:
+        return self._expected
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._done:

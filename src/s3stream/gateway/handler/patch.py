@@ -84,6 +84,7 @@ async def write_chunk(
         limit=limit,
         checksum=checksum,
         empty=content_length == 0,
+        expected=content_length,
     )
     if content_length == 0 and checksum is None and upload.finished:
         return upload
