@@ -481,3 +481,20 @@ def test_a_streamed_part_is_sent_again_after_a_reset(
             assert tus.patch(url, 0, data).status_code == 204
         assert len(proxy.injected) == 2
     assert read(s3client, bucket, info(s3client, bucket, tus_store, url)["key"]) == data
+
+
+def test_a_concatenation_by_copy_stores_the_whole_objects_checksum(
+    tus: Tus, store: S3UploadStore, s3client: Any, bucket: str
+) -> None:
+    pieces = [os.urandom(n) for n in (6 * MiB, 5 * MiB + 7, 1234)]
+    urls = [tus.upload(p, 4 * MiB, extra={"Upload-Concat": "partial"}) for p in pieces]
+    final = tus.http.post("/files/", headers={**TUS, "Upload-Concat": "final;" + " ".join(urls)})
+    assert final.status_code == 201
+    key = info(s3client, bucket, store, final.headers["Location"])["key"]
+    head = s3client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    joined = b"".join(pieces)
+    expected = digest(ChecksumAlgorithm.CRC64NVME, joined)
+    assert expected is not None
+    assert head["ChecksumCRC64NVME"] == encode(ChecksumAlgorithm.CRC64NVME, expected)
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert read(s3client, bucket, key) == joined

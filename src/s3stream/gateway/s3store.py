@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from ..buffers import BufferPool
-from ..checksums import ChecksumAlgorithm, PartDigest
+from ..checksums import ChecksumAlgorithm, PartDigest, decode, encoded_length
 from ..config import UploadConfig
 from ..engine import MultipartWriter
 from ..errors import ConfigError, StoreError
@@ -473,8 +473,11 @@ class S3UploadStore:
         return upload
 
     def _concat_by_copy(self, key: str, partials: Sequence[Upload], upload: Upload) -> None:
-        """Server-side: UploadPartCopy of each partial (ranges of at most 5 GiB)."""
-        calls = self._calls(key, ChecksumAlgorithm.NONE)
+        """Server-side: UploadPartCopy of each partial (ranges of at most 5 GiB). The store
+        checksums the copied bytes; completing with the partials' own checksums combined
+        checks the result end to end and stores the whole object's checksum."""
+        digests = self._partial_digests(partials)
+        calls = self._calls(key, self.algorithm if digests else ChecksumAlgorithm.NONE)
         mpu = calls.create(self._options(upload))
         try:
             receipts: dict[int, PartReceipt] = {}
@@ -496,10 +499,28 @@ class S3UploadStore:
                 calls.abort(mpu)
                 calls.put_object(memoryview(b""), self._options(upload))
                 return
-            calls.complete(mpu, receipts, {}, size=upload.size or 0, if_none_match=self.no_clobber)
+            calls.complete(
+                mpu, receipts, digests, size=upload.size or 0, if_none_match=self.no_clobber
+            )
         except BaseException:
             calls.abort(mpu)
             raise
+
+    def _partial_digests(self, partials: Sequence[Upload]) -> dict[int, PartDigest]:
+        """The finished partials' whole-object checksums (as the store keeps them), in
+        order; empty when the gateway stores none or a partial has none in its algorithm."""
+        if not self.algorithm.full_object:
+            return {}
+        digests: dict[int, PartDigest] = {}
+        for index, partial in enumerate(partials, 1):
+            if not partial.size:
+                continue
+            info = self.store.head_object(self.bucket, partial.key)
+            value = None if info is None else info.checksum
+            if value is None or len(value) != encoded_length(self.algorithm):
+                return {}
+            digests[index] = decode(self.algorithm, value, partial.size)
+        return digests
 
     def _concat_by_streaming(self, key: str, partials: Sequence[Upload], upload: Upload) -> None:
         """Through the engine: read each partial and write it into one multipart writer."""
