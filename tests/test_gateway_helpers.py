@@ -171,10 +171,13 @@ def app_factory(store: UploadStore, clock: Clock) -> Callable[..., Any]:
     return make
 
 
-def make_s3_store(server: EmbeddedS3, bucket: str, **kwargs: Any) -> S3UploadStore:
-    """An S3 upload store on the embedded SeaweedFS, with 5 MiB parts unless told."""
+def make_s3_store(
+    server: EmbeddedS3, bucket: str, endpoint_url: str | None = None, **kwargs: Any
+) -> S3UploadStore:
+    """An S3 upload store on the embedded SeaweedFS (or a proxy of it at ``endpoint_url``),
+    with 5 MiB parts unless told."""
     client = make_client(
-        endpoint_url=server.endpoint_url,
+        endpoint_url=endpoint_url or server.endpoint_url,
         region=server.region,
         access_key=server.access_key,
         secret_key=server.secret_key,

@@ -14,14 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from s3stream.botostore import BotoStore, make_client
+from s3stream.botostore import BotoStore
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
 from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import NewUpload, TusSettings
 from s3stream.gateway.errors import TusError
 from s3stream.gateway.handler.body import RequestBody
 from s3stream.gateway.model import encode_metadata, sanitize_filename, with_suffix
-from s3stream.gateway.objects import BotoGatewayObjects
 from s3stream.gateway.s3store import S3UploadStore
 from s3stream.limits import MiB
 from s3stream.retry import RetryPolicy
@@ -459,19 +458,11 @@ def test_a_streamed_part_is_sent_again_after_a_reset(
         lambda: Fault.reset_mid_body(2 * MiB),
     )
     with FaultProxy(s3server.endpoint_url, resets) as proxy:
-        client = make_client(
-            endpoint_url=proxy.url,
-            region=s3server.region,
-            access_key=s3server.access_key,
-            secret_key=s3server.secret_key,
-        )
-        store = BotoStore(client)
-        tus_store = S3UploadStore(
-            store,
-            BotoGatewayObjects(store),
+        tus_store = make_s3_store(
+            s3server,
             bucket,
+            proxy.url,
             key_prefix=prefix,
-            part_size=5 * MiB,
             retry=RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.1),
         )
         data = os.urandom(12 * MiB)

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 import botocore.handlers
@@ -263,6 +264,30 @@ class BotoStore:
         checksum_value: str | None,
         on_sent: OnSent | None = None,
     ) -> PartReceipt:
+        return self._upload_part(
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            _PartBody(body, on_sent),
+            checksum,
+            lambda: checksum_value,
+            **_checksum_args(checksum, checksum_value),
+        )
+
+    def _upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: _PartBody | StreamedPartBody,
+        checksum: ChecksumAlgorithm,
+        sent_value: Callable[[], str | None],
+        **args: Any,
+    ) -> PartReceipt:
+        """UploadPart; ``sent_value()`` is the checksum that went with the body, checked
+        against the one the store computed."""
         response = self._call(
             "UploadPart",
             self.client.upload_part,
@@ -270,20 +295,21 @@ class BotoStore:
             Key=key,
             UploadId=upload_id,
             PartNumber=part_number,
-            Body=_PartBody(body, on_sent),
+            Body=body,
             ContentLength=len(body),
-            **_checksum_args(checksum, checksum_value),
+            **args,
         )
+        value = sent_value()
         returned = _object_info(response, checksum).checksum
-        if checksum_value is not None and returned is not None and returned != checksum_value:
+        if value is not None and returned is not None and returned != value:
             raise StoreError(
                 f"UploadPart {part_number}: the store computed checksum {returned}, "
-                f"s3stream computed {checksum_value}",
+                f"s3stream computed {value}",
                 code="BadDigest",
                 retryable=True,
                 operation="UploadPart",
             )
-        return PartReceipt(part_number, response["ETag"], len(body), checksum_value or returned)
+        return PartReceipt(part_number, response["ETag"], len(body), value or returned)
 
     def upload_part_stream(
         self,
@@ -296,34 +322,19 @@ class BotoStore:
         checksum: ChecksumAlgorithm,
     ) -> PartReceipt:
         body = StreamedPartBody(source, checksum)
+
+        def sent_value() -> str | None:
+            return None if body.digest is None else encode(checksum, body.digest)
+
         try:
-            response = self._call(
-                "UploadPart",
-                self.client.upload_part,
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=part_number,
-                Body=body,
-                ContentLength=len(body),
+            receipt = self._upload_part(
+                bucket, key, upload_id, part_number, body, checksum, sent_value
             )
         except Exception as exc:
             if body.source_error is not None:  # not the store's failure: no retry
                 raise body.source_error from exc
             raise
-        value = None
-        if body.digest is not None:
-            value = encode(checksum, body.digest)
-            returned = _object_info(response, checksum).checksum
-            if returned is not None and returned != value:
-                raise StoreError(
-                    f"UploadPart {part_number}: the store computed checksum {returned}, "
-                    f"s3stream computed {value}",
-                    code="BadDigest",
-                    retryable=True,
-                    operation="UploadPart",
-                )
-        return PartReceipt(part_number, response["ETag"], source.size, value)
+        return replace(receipt, size=source.size)
 
     def complete_multipart_upload(
         self,
