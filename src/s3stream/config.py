@@ -20,7 +20,7 @@ from typing import Any, Literal
 from .checksums import ChecksumAlgorithm
 from .errors import ConfigError
 from .limits import MAX_KEY_BYTES, MAX_PARTS, MiB
-from .plan import PartPlan, plan_parts, validate_part_size
+from .plan import PartPlan, plan_parts, validate_part_size, validate_size
 from .retry import RetryPolicy
 
 PresetName = Literal["auto", "conservative", "balanced", "aggressive"]
@@ -74,6 +74,7 @@ class UploadConfig:
     """Fail (``PreconditionFailed``) instead of overwriting an existing key."""
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.preset != "auto" and self.preset not in PRESETS:
             raise ConfigError(
                 f"unknown preset {self.preset!r}: use auto, conservative, balanced or aggressive"
@@ -91,7 +92,12 @@ class UploadConfig:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         for name, value in self.metadata.items():
-            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or not value.isprintable():
+            if (
+                not isinstance(name, str)
+                or not isinstance(value, str)
+                or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name)
+                or not value.isprintable()
+            ):
                 raise ConfigError(f"metadata {name!r}: use a token name and a printable value")
 
     @property
@@ -114,6 +120,7 @@ class UploadConfig:
 
     def resolve(self, size: int | None) -> tuple[PartPlan, int]:
         """The part plan and concurrency for an upload of ``size`` bytes (``None``: unknown)."""
+        validate_size(size)
         preset = PRESETS[self.preset] if self.preset != "auto" else auto_preset(size)
         part_size = self.part_size or preset.part_size
         concurrency = self.concurrency or preset.concurrency
@@ -121,11 +128,37 @@ class UploadConfig:
         return plan, concurrency
 
 
+def _check_types(config: UploadConfig) -> None:
+    """Reject values of the wrong type with a ConfigError, before they fail somewhere deep."""
+    for name in ("part_size", "concurrency", "max_parts"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(
+                f"{name} must be a whole number, not {value!r}"
+                + (" (sizes are byte counts, e.g. 64 * 1024**2)" if name == "part_size" else "")
+            )
+    if not isinstance(config.checksum, str | ChecksumAlgorithm):
+        raise ConfigError(
+            f"checksum must be a ChecksumAlgorithm or one of its names, not {config.checksum!r}"
+        )
+    interval = config.progress_interval
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        raise ConfigError(f"progress_interval must be a number of seconds, not {interval!r}")
+    if not isinstance(config.retry, RetryPolicy):
+        raise ConfigError(f"retry must be a RetryPolicy, not {config.retry!r}")
+    if not isinstance(config.metadata, Mapping):
+        raise ConfigError(f"metadata must be a mapping of names to values, not {config.metadata!r}")
+    if config.content_type is not None and not isinstance(config.content_type, str):
+        raise ConfigError(f"content_type must be a string, not {config.content_type!r}")
+
+
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def validate_bucket(bucket: str) -> None:
     """Reject a bucket name S3 would refuse, before any request."""
+    if not isinstance(bucket, str):
+        raise ConfigError(f"the bucket must be a name (str), not {bucket!r}")
     if not _BUCKET_RE.match(bucket) or ".." in bucket or re.match(r"^\d+\.\d+\.\d+\.\d+$", bucket):
         raise ConfigError(
             f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, '.' and '-'"
@@ -135,6 +168,8 @@ def validate_bucket(bucket: str) -> None:
 def validate_target(bucket: str, key: str) -> None:
     """Reject bucket names and keys that S3 would refuse, before any request."""
     validate_bucket(bucket)
+    if not isinstance(key, str):
+        raise ConfigError(f"the object key must be a str, not {key!r}")
     if not key:
         raise ConfigError("empty object key: give the key to write, e.g. s3://bucket/name")
     if len(key.encode()) > MAX_KEY_BYTES:

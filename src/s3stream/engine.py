@@ -578,7 +578,11 @@ class MultipartWriter:
             try:
                 yield
             except BaseException as exc:
-                if exc is self._failure or (self._aborted and isinstance(exc, UploadAborted)):
+                if (
+                    exc is self._failure
+                    or (self._aborted and isinstance(exc, UploadAborted))
+                    or self.result is not None  # misuse after success: the upload stands
+                ):
                     raise
                 raise self._fail(exc)  # noqa: B904 - the cause is set by _fail
 

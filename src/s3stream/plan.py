@@ -84,6 +84,12 @@ def validate_part_size(part_size: int) -> None:
         )
 
 
+def validate_size(size: int | None) -> None:
+    """Reject a declared size that is not a byte count (``None``: unknown length)."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+        raise ConfigError(f"size must be a whole number of bytes, or None if unknown: not {size!r}")
+
+
 def plan_parts(
     size: int | None,
     part_size: int,
@@ -97,6 +103,7 @@ def plan_parts(
         raise ConfigError(f"max_parts {max_parts} is invalid: use a number from 1 to {MAX_PARTS}")
     if size is None:
         return PartPlan(part_size, None, max_parts, growing=not equal_parts)
+    validate_size(size)
     if size < 0:
         raise ConfigError(f"size {size} is negative: give the byte count, or None if unknown")
     if size > MAX_OBJECT_SIZE:

@@ -9,7 +9,6 @@ An object therefore never mixes the bytes of two versions of a file.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import stat
@@ -20,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from .checksums import ChecksumAlgorithm, digest
 from .engine import MultipartWriter
 from .errors import ConfigError, NoSuchUpload, SourceError, UploadFailed
+from .journal import OPEN_STATES
 from .progress import ProgressCallback
 from .result import UploadResult
 from .resume import ResumeInfo, SourceFingerprint
+from .retry import RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     from .uploader import S3StreamUploader, StreamSource
@@ -90,8 +91,10 @@ def _load(uploader: S3StreamUploader, upload: ResumeInfo | str) -> ResumeInfo:
     return entry.info
 
 
-def _confirmed(uploader: S3StreamUploader, info: ResumeInfo) -> ResumeInfo:
-    """Keep only the recorded parts the server confirms (same number, etag and size)."""
+def _confirmed(uploader: S3StreamUploader, info: ResumeInfo, retry: RetryPolicy) -> ResumeInfo:
+    """Keep only the recorded parts the server confirms (same number, etag and size).
+
+    ListParts is retried like any part: a throttle or a reset must not fail a resume."""
     here = getattr(uploader.store, "endpoint_url", None)
     if info.endpoint_url and here and info.endpoint_url != here:
         raise ConfigError(
@@ -99,7 +102,11 @@ def _confirmed(uploader: S3StreamUploader, info: ResumeInfo) -> ResumeInfo:
             f"resume it with --endpoint-url {info.endpoint_url}"
         )
     try:
-        listed = uploader.store.list_parts(info.bucket, info.key, info.upload_id)
+        listed = call_with_retry(
+            lambda: uploader.store.list_parts(info.bucket, info.key, info.upload_id),
+            retry,
+            describe="ListParts",
+        )
     except NoSuchUpload:
         journal = uploader.journal
         if journal is not None:
@@ -145,7 +152,8 @@ def resume_upload(
     on_progress: ProgressCallback | None,
     options: dict[str, Any],
 ) -> UploadResult:
-    info = _confirmed(uploader, _load(uploader, upload))
+    retry = options.get("retry", uploader.config.retry)
+    info = _confirmed(uploader, _load(uploader, upload), retry)
     kept_options: dict[str, Any] = {
         "content_type": info.content_type,
         "metadata": info.metadata,
@@ -205,9 +213,19 @@ def list_incomplete(
     return sorted(found, key=lambda u: u.initiated)
 
 
-def abort_upload(uploader: S3StreamUploader, bucket: str, key: str, upload_id: str) -> None:
-    with contextlib.suppress(NoSuchUpload):
+def abort_upload(uploader: S3StreamUploader, bucket: str, key: str, upload_id: str) -> bool:
+    """Abort on the server and mark the journal; False when the server had no such upload."""
+    try:
         uploader.store.abort_multipart_upload(bucket, key, upload_id)
+        existed = True
+    except NoSuchUpload:
+        existed = False
     journal = uploader.journal
     if journal is not None:
-        journal.set_state(upload_id, "aborted")
+        entry = journal.get(upload_id)
+        known_open = (
+            entry is not None and entry.info.upload_id == upload_id and entry.state in OPEN_STATES
+        )
+        if existed or known_open:  # never turn a completed upload's entry into an aborted one
+            journal.set_state(upload_id, "aborted")
+    return existed

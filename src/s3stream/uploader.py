@@ -13,7 +13,7 @@ from typing import Any, Literal
 from .botostore import BotoStore, make_client
 from .config import UploadConfig, validate_target
 from .engine import MultipartWriter
-from .errors import ConfigError
+from .errors import ConfigError, SourceError
 from .journal import Journal, default_journal_path
 from .progress import ProgressCallback
 from .recovery import (
@@ -125,13 +125,22 @@ class S3StreamUploader:
 
         The content type is guessed from the file name unless ``content_type`` is given. A
         file that changes while it is uploaded fails with :class:`SourceError` and no object.
+        A file of size 0 is read to its end (files in ``/proc`` report 0 but have content).
         """
         path = Path(path)
         fd = open_regular_file(path)
         try:
-            fingerprint = SourceFingerprint.of_file(path, fd)
+            try:
+                fingerprint = SourceFingerprint.of_file(path, fd)
+            except OSError as exc:  # e.g. EIO from a device or /proc file posing as a file
+                raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
             if "content_type" not in options and self.config.content_type is None:
                 options["content_type"] = mimetypes.guess_type(path.name)[0]
+            if fingerprint.size == 0:
+                # Empty, or a file whose size says nothing (/proc, /sys): read it to its end.
+                writer = self._writer(bucket, key, None, on_progress, options)
+                with open(fd, "rb", buffering=0, closefd=False) as stream:
+                    return writer.consume(stream)
             writer = self._writer(
                 bucket, key, fingerprint.size, on_progress, options, source=fingerprint
             )
@@ -227,9 +236,12 @@ class S3StreamUploader:
         """Incomplete multipart uploads on the server (journaled or not), oldest first."""
         return list_incomplete(self, bucket, prefix, older_than)
 
-    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        """Abort one multipart upload on the server and mark it in the journal."""
-        abort_upload(self, bucket, key, upload_id)
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> bool:
+        """Abort one multipart upload on the server and mark it in the journal.
+
+        Returns False when the server had no such upload (completed, aborted, or never).
+        """
+        return abort_upload(self, bucket, key, upload_id)
 
     def gc(self, bucket: str, older_than: dt.timedelta, prefix: str = "") -> list[IncompleteUpload]:
         """Abort every incomplete multipart upload older than ``older_than``; returns them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import S3StreamError
 from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
 from .connect import add_connection_options, connect
 from .journaled import find, open_journal
@@ -40,7 +41,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_args(args)
     journal = open_journal()
-    if args.target.startswith("s3://"):
+    journaled = not args.target.startswith("s3://")
+    if not journaled:
         if not args.upload_id:
             raise UsageError("give the upload id after s3://BUCKET/KEY")
         url = parse_s3_url(args.target)
@@ -50,8 +52,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.upload_id:
             raise UsageError("give either a journaled id, or s3://BUCKET/KEY UPLOAD_ID")
-        info = find(journal, args.target).info
+        entry = find(journal, args.target)
+        if entry.state in ("completed", "aborted"):
+            raise UsageError(
+                f"upload {entry.info.upload_id} of s3://{entry.info.bucket}/{entry.info.key} "
+                f"is already {entry.state}: nothing to abort"
+            )
+        info = entry.info
         bucket, key, upload_id, endpoint = info.bucket, info.key, info.upload_id, info.endpoint_url
-    connect(settings, endpoint_url=endpoint, journal=journal).abort_upload(bucket, key, upload_id)
+    uploader = connect(settings, endpoint_url=endpoint, journal=journal)
+    if not uploader.abort_upload(bucket, key, upload_id):
+        if journaled:  # the store no longer has it: only the journal needed cleaning up
+            print(f"{upload_id} (s3://{bucket}/{key}) was no longer on the store; journal updated")
+            return EXIT_OK
+        raise S3StreamError(
+            f"no multipart upload {upload_id!r} for s3://{bucket}/{key} on the store: it was "
+            f"completed or aborted already, or the id is wrong (list them with "
+            f"`s3stream ls s3://{bucket}/`)"
+        )
     print(f"aborted {upload_id} (s3://{bucket}/{key})")
     return EXIT_OK

@@ -91,8 +91,15 @@ def parse_s3_url(text: str) -> S3Url:
     try:
         validate_target(bucket, key or "-")
     except ConfigError as exc:
-        raise UsageError(f"{text}: {exc}") from None
+        raise UsageError(f"{_shortened(text)}: {exc}") from None
     return S3Url(bucket, key)
+
+
+def _shortened(text: str, limit: int = 100) -> str:
+    """``text``, or its start and end around ``...`` when longer than ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 23]}...{text[-20:]}"
 
 
 # ----------------------------------------------------------------------------- durations

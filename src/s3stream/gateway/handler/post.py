@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..datastore import ConcatenationStore
+from ..datastore import ConcatenationStore, TerminationStore
 from ..errors import TusError, bad_request, too_large
 from ..model import NewUpload, Upload, metadata_value, parse_metadata
 from .body import ChecksumCheck
@@ -17,6 +17,7 @@ from .common import (
     header_int,
     id_from_url,
     load_upload,
+    log,
     owner_of,
     tus_response,
     upload_url,
@@ -68,10 +69,27 @@ async def handle_post(ctx: Context, request: Request, receive: Any) -> Response:
         headers = {"Location": upload_url(ctx, request, upload_id)}
         if with_body:
             async with ctx.store.lock(upload_id):
-                upload = await write_chunk(ctx, request, upload_id, 0, None, checksum, receive)
+                try:
+                    upload = await write_chunk(ctx, request, upload_id, 0, None, checksum, receive)
+                except Exception:
+                    await _discard(ctx, upload)
+                    raise
             headers["Upload-Offset"] = str(upload.offset)
     headers.update(expiry_header(upload))
     return tus_response(201, headers)
+
+
+async def _discard(ctx: Context, upload: Upload) -> None:
+    """Remove an upload whose creation body was refused: its client never learns its URL."""
+    store = ctx.store
+    if not isinstance(store, TerminationStore):
+        return
+    try:
+        await store.terminate(upload.id)
+    except Exception:
+        log.warning("could not remove upload %s after its creation failed", upload.id)
+        return
+    ctx.hooks.emit("terminated", upload)
 
 
 async def _create_final(
