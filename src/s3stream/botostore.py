@@ -464,7 +464,14 @@ class BotoStore:
             (v for k, v in response.items() if k.startswith("Checksum") and k != "ChecksumType"),
             None,
         )
-        return ObjectInfo(info.etag, info.version_id, found, info.checksum_type, info.size)
+        return ObjectInfo(
+            info.etag,
+            info.version_id,
+            found,
+            info.checksum_type,
+            info.size,
+            response.get("Metadata") or {},
+        )
 
     def presign(self, method: Literal["GET", "PUT"], bucket: str, key: str, expires_in: int) -> str:
         operation = {"GET": "get_object", "PUT": "put_object"}[method]

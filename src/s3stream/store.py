@@ -35,6 +35,8 @@ class ObjectInfo:
     checksum: str | None = None
     checksum_type: str | None = None
     size: int | None = None
+    metadata: Mapping[str, str] | None = None
+    """User metadata (``x-amz-meta-*``), where the call returns it (HeadObject)."""
 
 
 @dataclass(frozen=True, slots=True)

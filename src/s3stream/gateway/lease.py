@@ -4,6 +4,11 @@ Taking it is ``PutObject If-None-Match: *`` of ``{id}.lock`` (holder and expiry 
 a holder renews it with ``If-Match`` on its own ETag while it works and deletes it with
 ``If-Match`` when done. A lease past its expiry (its holder crashed) is deleted with
 ``If-Match`` on the ETag that was read, so two processes cannot both take it over.
+
+Each call is retried on a retryable store error (a throttle, a reset). A write whose reply
+was lost may still have been applied: a lease whose body is exactly one this process wrote
+(every body carries the holder, the expiry and a nonce) is recognised as its own, so a lost reply
+does not lock the upload until the lease expires.
 """
 
 from __future__ import annotations
@@ -21,10 +26,15 @@ from typing import Any
 import anyio.to_thread
 
 from ..errors import StoreError
+from ..retry import RetryPolicy, call_with_retry
 from .errors import locked
 from .objects import GatewayObjects, is_precondition_failed
 
 log = logging.getLogger(__name__)
+
+LEASE_RETRY = RetryPolicy(max_attempts=6, base_delay=0.1, max_delay=1.0)
+"""Lease calls are retried briefly: a client waiting for the upload is better served by a
+423 it retries than by a long wait inside the request."""
 
 
 class Leases:
@@ -37,6 +47,7 @@ class Leases:
         wait: float = 5.0,
         poll: float = 0.2,
         clock: Callable[[], float] = time.time,
+        retry: RetryPolicy = LEASE_RETRY,
     ) -> None:
         self.objects = objects
         self.bucket = bucket
@@ -44,27 +55,55 @@ class Leases:
         self.wait = wait
         self.poll = poll
         self.clock = clock
+        self.retry = retry
         self.holder = secrets.token_hex(8)
+        self._unsure: dict[str, bytes] = {}
+        """Per lease key, the body of a take that failed without an answer: it may be there."""
 
     async def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
 
+    async def _retried(self, describe: str, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await self._call(
+            call_with_retry, lambda: func(*args, **kw), self.retry, describe=describe
+        )
+
+    def _claim_own(self, key: str, found: bytes, written: bytes) -> bool:
+        """Whether the lease read (``found``) is one this process wrote: ``written`` by the
+        current attempt, or an earlier take whose outcome was unknown (claimed only once, with
+        no ``await`` between the check and the claim, so two requests cannot both claim it)."""
+        if found == written:
+            return True
+        if self._unsure.get(key) == found:
+            del self._unsure[key]
+            return True
+        return False
+
     def _body(self) -> bytes:
-        return json.dumps({"holder": self.holder, "expires": self.clock() + self.ttl}).encode()
+        # the nonce makes every body unique, so that a body read back identifies its write
+        lease = {"holder": self.holder, "expires": self.clock() + self.ttl}
+        return json.dumps({**lease, "nonce": secrets.token_hex(6)}).encode()
 
     async def try_take(self, key: str) -> str | None:
         """Take the lease once: its ETag, or ``None`` when someone else holds it."""
+        body = self._body()
         try:
-            etag: str = await self._call(
-                self.objects.put, self.bucket, key, self._body(), if_none_match=True
+            etag: str = await self._retried(
+                f"take lease {key}", self.objects.put, self.bucket, key, body, if_none_match=True
             )
+            self._unsure.pop(key, None)
             return etag
         except StoreError as exc:
             if not is_precondition_failed(exc):
+                self._unsure[key] = body
                 raise
-        current = await self._call(self.objects.get, self.bucket, key)
+        current = await self._retried(f"read lease {key}", self.objects.get, self.bucket, key)
         if current is None:
             return None  # released meanwhile: the caller polls again
+        if self._claim_own(key, current.data, body):
+            log.info("lease %s: an earlier take whose reply was lost went through", key)
+            own: str = current.etag
+            return own
         try:
             expires = float(json.loads(current.data)["expires"])
         except (ValueError, KeyError, TypeError):
@@ -73,7 +112,13 @@ class Leases:
             return None
         log.info("taking over expired lease %s", key)
         try:
-            await self._call(self.objects.delete, self.bucket, key, if_match=current.etag)
+            await self._retried(
+                f"remove expired lease {key}",
+                self.objects.delete,
+                self.bucket,
+                key,
+                if_match=current.etag,
+            )
         except StoreError as exc:
             if not is_precondition_failed(exc):
                 raise
@@ -98,16 +143,34 @@ class Leases:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
             try:
-                await self._call(self.objects.delete, self.bucket, key, if_match=state["etag"])
+                await self._retried(
+                    f"release lease {key}",
+                    self.objects.delete,
+                    self.bucket,
+                    key,
+                    if_match=state["etag"],
+                )
             except StoreError as exc:
                 log.warning("could not release lease %s: %s", key, exc)
 
     async def _renew(self, key: str, state: dict[str, str]) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
+            body = self._body()
             try:
-                state["etag"] = await self._call(
-                    self.objects.put, self.bucket, key, self._body(), if_match=state["etag"]
+                state["etag"] = await self._retried(
+                    f"renew lease {key}",
+                    self.objects.put,
+                    self.bucket,
+                    key,
+                    body,
+                    if_match=state["etag"],
                 )
             except StoreError as exc:
+                if is_precondition_failed(exc):  # a renewal whose reply was lost?
+                    with contextlib.suppress(StoreError):
+                        current = await self._call(self.objects.get, self.bucket, key)
+                        if current is not None and current.data == body:
+                            state["etag"] = current.etag
+                            continue
                 log.warning("could not renew lease %s: %s", key, exc)

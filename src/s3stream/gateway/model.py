@@ -83,6 +83,11 @@ class ChunkBody(Protocol):
         """The declared length (``Content-Length``), if any."""
         ...
 
+    @property
+    def checked(self) -> bool:
+        """A checksum covers the whole chunk: none of it may be kept before ``verify()``."""
+        ...
+
 
 # ------------------------------------------------------------------ Upload-Metadata
 

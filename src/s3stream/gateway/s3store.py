@@ -50,11 +50,11 @@ from ..buffers import BufferPool
 from ..checksums import ChecksumAlgorithm, PartDigest, decode, encoded_length
 from ..config import UploadConfig
 from ..engine import MultipartWriter
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, NoSuchUpload, StoreError
 from ..limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 from ..parts import MultipartCalls
 from ..plan import plan_parts
-from ..retry import RetryPolicy
+from ..retry import RetryPolicy, call_with_retry
 from ..store import ObjectOptions, ObjectStore, PartReceipt
 from .errors import TusError, not_found, offset_mismatch, too_large
 from .filling import FillingPart
@@ -65,6 +65,10 @@ from .objects import GatewayObjects, is_precondition_failed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+_STATE_RETRY = RetryPolicy(max_attempts=5, base_delay=0.1, max_delay=1.0)
+"""Reading an upload's state is retried briefly: a 503 to HEAD makes tus-js-client give
+the upload up and start over."""
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _MIME_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
@@ -170,6 +174,7 @@ class S3UploadStore:
         lock_wait: float = 5.0,
         lease_ttl: float = 30.0,
         no_clobber: bool = False,
+        commit_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         algorithm = ChecksumAlgorithm.parse(checksum)
@@ -186,6 +191,8 @@ class S3UploadStore:
         self.algorithm = algorithm
         self.retry = retry or RetryPolicy()
         self.no_clobber = no_clobber
+        self.commit_interval = commit_interval
+        """Seconds between state writes that record a long PATCH's parts as they go."""
         self.clock = clock
         if pipeline_parts < 0:
             raise ConfigError("pipeline_parts must not be negative")
@@ -215,7 +222,13 @@ class S3UploadStore:
 
     async def _load(self, upload_id: str) -> _State:
         self._check_id(upload_id)
-        blob = await self._run(self.objects.get, self.bucket, self._info_key(upload_id))
+        key = self._info_key(upload_id)
+        blob = await self._run(
+            call_with_retry,
+            lambda: self.objects.get(self.bucket, key),
+            _STATE_RETRY,
+            describe=f"GetObject {key}",
+        )
         if blob is None:
             raise not_found()
         return _State.from_json(blob.data, blob.etag)
@@ -331,13 +344,29 @@ class S3UploadStore:
                 raise too_large("the upload is already complete")
             return upload
         writer = _ChunkWriter(self, state, body.expected)
+        saved = time.monotonic()
         try:
             await writer.start()
             async for data in body:
                 await writer.add(data)
                 if on_progress is not None:
                     on_progress(offset + body.received)
+                if (
+                    writer.new_parts
+                    and not body.checked
+                    and time.monotonic() - saved >= self.commit_interval
+                ):
+                    # a long PATCH records its parts as it goes: a crash loses little
+                    await writer.commit_parts(expires)
+                    saved = time.monotonic()
             body.verify()
+        except NoSuchUpload:
+            await writer.close()
+            if not await self._adopt_completed(state):
+                raise
+            async for _ in body:  # the store has it all: read the rest of the chunk away
+                pass
+            return state.upload
         except BaseException:
             await writer.close()  # waits for parts in flight, keeps the acknowledged ones
             if writer.new_parts:
@@ -387,14 +416,42 @@ class S3UploadStore:
                 size=sum(p.size for p in state.parts),
                 if_none_match=self.no_clobber and not upload.partial,
             )
-        old_staged = state.staged_key
+        await self._mark_finished(state)
+
+    async def _mark_finished(self, state: _State) -> None:
+        """Record the upload as finished (its object complete) and drop staged chunks."""
+        upload = state.upload
         state.staged_key, state.staged_size = None, 0
         retention = None if upload.expires is None else self.clock() + _retention(upload)
         state.upload = replace(upload, offset=upload.size or 0, finished=True, expires=retention)
         await self._save(state)
-        if old_staged is not None:
-            await self._run(self.objects.delete, self.bucket, old_staged)
+        await self._delete_staged(upload.id)
         log.info("upload %s finished: s3://%s/%s", upload.id, self.bucket, upload.key)
+
+    async def _adopt_completed(self, state: _State) -> bool:
+        """The multipart upload is gone: if the store has this upload's object whole (its
+        completion went through but recording it did not), record it as finished."""
+        upload = state.upload
+        if state.mpu is None or upload.size is None:
+            return False
+        info = await self._run(self.store.head_object, self.bucket, upload.key)
+        if (
+            info is None
+            or info.size != upload.size
+            or (info.metadata or {}).get("tus-upload-id") != upload.id
+        ):
+            return False
+        log.warning("upload %s: completed earlier, recording it now", upload.id)
+        await self._mark_finished(state)
+        return True
+
+    async def _delete_staged(self, upload_id: str, keep: str | None = None) -> None:
+        """Delete the upload's staged chunks (but ``keep``), also any a crash or a failed
+        state write left unrecorded."""
+        prefix = f"{self.state_prefix}{upload_id}.part."
+        for item in await self._run(self.objects.list, self.bucket, prefix):
+            if item.key != keep:
+                await self._run(self.objects.delete, self.bucket, item.key)
 
     # ------------------------------------------------------------------ capabilities
 
@@ -406,8 +463,7 @@ class S3UploadStore:
         upload = state.upload
         if state.mpu is not None and not upload.finished:
             await self._run(self._calls(upload.key).abort, state.mpu)
-        if state.staged_key is not None:
-            await self._run(self.objects.delete, self.bucket, state.staged_key)
+        await self._delete_staged(upload.id)
         if upload.finished and (delete_object or upload.partial):
             await self._run(self.objects.delete, self.bucket, upload.key)
         await self._run(self.objects.delete, self.bucket, self._info_key(upload.id))
@@ -826,7 +882,7 @@ class _ChunkWriter:
             self.store_wait,
         )
         upload = state.upload
-        new_offset = upload.offset + self.received
+        new_offset = self.upload.offset + self.received
         if upload.size is not None and new_offset == upload.size:
             consumed = self._apply_parts(expires)
             # the buffer holds the tail: staged bytes not yet sent plus the body's last bytes
@@ -855,7 +911,13 @@ class _ChunkWriter:
         state.upload = replace(
             state.upload, offset=sum(p.size for p in state.parts) + state.staged_size
         )
-        await s._save(state)
+        try:
+            await s._save(state)
+        except BaseException:
+            if state.staged_key not in (None, old_staged):  # referenced by nothing now
+                with contextlib.suppress(Exception):
+                    await s._run(s.objects.delete, s.bucket, state.staged_key)
+            raise
         for stale in {old_staged, consumed} - {None, state.staged_key}:
             assert stale is not None
             await s._run(s.objects.delete, s.bucket, stale)

@@ -119,6 +119,10 @@ class RequestBody:
     def expected(self) -> int | None:
         return self._expected
 
+    @property
+    def checked(self) -> bool:
+        return self._checksum is not None
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._done:
             return
