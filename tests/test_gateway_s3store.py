@@ -8,7 +8,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from s3stream.botostore import BotoStore
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
 from s3stream.embedded import EmbeddedS3
-from s3stream.gateway import NewUpload, TusSettings
+from s3stream.gateway import NewUpload, TusSettings, Upload
 from s3stream.gateway.errors import TusError
 from s3stream.gateway.handler.body import RequestBody
 from s3stream.gateway.model import encode_metadata, sanitize_filename, with_suffix
@@ -516,3 +516,44 @@ def test_a_long_patch_records_its_parts_as_it_goes(
 
     asyncio.run(main())
     assert seen == [10 * MiB]
+
+
+class _VanishingBody:
+    """A body that delivers its bytes, then fails (the client vanished before the end)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.received = 0
+        self.expected = len(data) + 1
+        self.checked = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), MiB):
+            chunk = self.data[start : start + MiB]
+            self.received += len(chunk)
+            yield chunk
+        raise ConnectionResetError("the client vanished")
+
+    def verify(self) -> None:
+        pass
+
+
+def test_a_chunk_failing_after_its_last_part_still_completes_the_upload(
+    s3server: EmbeddedS3, s3client: Any, bucket: str, prefix: str
+) -> None:
+    """Every part is stored, then the request fails: the parts reach the length, so keeping
+    them must complete the upload (not leave offset = length unfinished, which clients take
+    for done and the sweeper would abort)."""
+    store = make_s3_store(s3server, bucket, key_prefix=prefix, commit_interval=0)
+    data = os.urandom(11 * MiB)
+
+    async def main() -> Upload:
+        upload = await store.create("v" * 32, f"{prefix}vanished", NewUpload(size=len(data)))
+        async with store.lock(upload.id):
+            with pytest.raises(ConnectionResetError):
+                await store.write(upload.id, 0, _VanishingBody(data))
+        return await store.get(upload.id)
+
+    upload = asyncio.run(main())
+    assert upload.finished and upload.offset == len(data)
+    assert read(s3client, bucket, upload.key) == data

@@ -75,7 +75,7 @@ class BearerAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "OPTIONS" or scope["path"] in self.open_paths:
+        if _is_options(scope) or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -89,3 +89,12 @@ class BearerAuth:
             await response(scope, receive, send)
             return
         await self.app({**scope, OWNER_SCOPE_KEY: owner}, receive, send)
+
+
+def _is_options(scope: Any) -> bool:
+    """An OPTIONS request that stays one: ``X-HTTP-Method-Override`` (which the tus handler
+    honours) must not turn an unauthenticated OPTIONS into a POST or PATCH."""
+    if scope["method"] != "OPTIONS":
+        return False
+    overrides = [v for k, v in scope["headers"] if k.lower() == b"x-http-method-override"]
+    return all(v.strip().upper() in (b"", b"OPTIONS") for v in overrides)

@@ -32,6 +32,7 @@ from .objects import BotoGatewayObjects
 from .presign import PresignAPI, Presigner
 from .s3store import S3UploadStore
 from .settings import TusSettings
+from .timeouts import DEFAULT_HEADER_TIMEOUT, head_timeout_protocol
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -138,6 +139,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--body-timeout", type=float, default=30.0, help="idle body seconds")
     net.add_argument(
         "--keep-alive-timeout", type=float, default=15.0, help="idle connection seconds"
+    )
+    net.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        help="seconds a client has to send a request head (and an unread body) before its "
+        "connection is closed (slowloris); 0: no limit (%(default)s)",
     )
     net.add_argument("--no-presign", action="store_true", help="disable the /s3/ endpoints")
     net.add_argument("--presign-expires", type=int, default=3600, help="URL lifetime seconds")
@@ -280,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
                 app,
                 host=args.host,
                 port=args.port,
-                http="h11",
+                http=head_timeout_protocol(args.header_timeout),
                 lifespan="on",
                 timeout_keep_alive=int(args.keep_alive_timeout),
                 log_level=args.log_level.lower(),

@@ -94,8 +94,11 @@ class MemoryUploadStore:
             self.objects[entry.upload.key] = bytes(entry.data)
 
     async def terminate(self, upload_id: str) -> None:
-        if self.uploads.pop(upload_id, None) is None:
+        entry = self.uploads.pop(upload_id, None)
+        if entry is None:
             raise not_found()
+        if entry.upload.finished and not entry.upload.partial:
+            self.objects.pop(entry.upload.key, None)
 
     async def declare_length(self, upload_id: str, size: int) -> Upload:
         entry = self.uploads.get(upload_id)

@@ -343,6 +343,9 @@ class S3UploadStore:
             async for _ in body:
                 raise too_large("the upload is already complete")
             return upload
+        if upload.size is not None and upload.offset == upload.size:
+            await self._finish_recorded(state)  # everything recorded, completion cut short
+            return state.upload
         writer = _ChunkWriter(self, state, body.expected)
         saved = time.monotonic()
         try:
@@ -355,6 +358,7 @@ class S3UploadStore:
                     writer.new_parts
                     and not body.checked
                     and time.monotonic() - saved >= self.commit_interval
+                    and not writer.parts_reach_length
                 ):
                     # a long PATCH records its parts as it goes: a crash loses little
                     await writer.commit_parts(expires)
@@ -418,6 +422,20 @@ class S3UploadStore:
             )
         await self._mark_finished(state)
 
+    async def _finish_recorded(self, state: _State) -> None:
+        """Complete an upload whose recorded parts and staged tail reach its length."""
+        if state.staged_key is None:
+            await self._finish(state, None, 0)
+            return
+        buf = await self._acquire(state.staged_size)
+        try:
+            view = memoryview(buf)[: state.staged_size]
+            fill = await self._run(self.objects.read_into, self.bucket, state.staged_key, view)
+            view.release()
+            await self._finish(state, buf, fill)
+        finally:
+            self.pool.release(buf)
+
     async def _mark_finished(self, state: _State) -> None:
         """Record the upload as finished (its object complete) and drop staged chunks."""
         upload = state.upload
@@ -478,22 +496,7 @@ class S3UploadStore:
         state.upload = replace(upload, size=size)
         await self._save(state)
         if size == upload.offset:
-            buf = None
-            if state.staged_key is not None:
-                buf = await self._acquire(state.staged_size)
-            try:
-                fill = 0
-                if buf is not None and state.staged_key is not None:
-                    fill = await self._run(
-                        self.objects.read_into,
-                        self.bucket,
-                        state.staged_key,
-                        memoryview(buf)[: state.staged_size],
-                    )
-                await self._finish(state, buf, fill)
-            finally:
-                if buf is not None:
-                    self.pool.release(buf)
+            await self._finish_recorded(state)
         return state.upload
 
     async def concatenate(
@@ -845,6 +848,13 @@ class _ChunkWriter:
             number += 1
         return parts
 
+    @property
+    def parts_reach_length(self) -> bool:
+        """The acknowledged parts make the whole upload (only completing records them)."""
+        size = self.upload.size
+        done = sum(p.size for p in self.state.parts) + sum(p.size for p in self.new_parts)
+        return size is not None and done >= size
+
     def _apply_parts(self, expires: float | None) -> str | None:
         """Record the new parts in the state; return the staged key they consumed, if any."""
         consumed = None
@@ -862,9 +872,14 @@ class _ChunkWriter:
         return consumed
 
     async def commit_parts(self, expires: float | None) -> None:
-        """After a failure: keep what the store acknowledged."""
+        """Record what the store acknowledged (after a failure, or as a long PATCH goes);
+        parts that reach the length complete the object."""
         consumed = self._apply_parts(expires)
-        await self.s._save(self.state)
+        upload = self.state.upload
+        if upload.size is not None and upload.offset == upload.size and not upload.finished:
+            await self.s._finish_recorded(self.state)
+        else:
+            await self.s._save(self.state)
         if consumed is not None:
             await self.s._run(self.s.objects.delete, self.s.bucket, consumed)
 

@@ -1,8 +1,9 @@
 """A PATCH body read straight from ASGI ``receive``: never held whole, with an idle timeout,
 a length limit and the tus checksum computed as the bytes pass.
 
-The timeout costs nothing per chunk: one timer per body re-arms itself from the time of the
-last chunk, and cancels the reading task only when the client really stalled.
+The timeout costs nothing per chunk: one timer per body re-arms itself from the start of the
+pending ``receive()``, and cancels the reading task only when the client really stalled
+(inside ``receive()``; time the consumer spends on a chunk never counts).
 """
 
 from __future__ import annotations
@@ -129,21 +130,26 @@ class RequestBody:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        last = loop.time()
+        waiting_since: float | None = None  # the pending receive()'s start; None: not reading
         fired = False
         handle: asyncio.TimerHandle | None = None
 
         def watchdog() -> None:
+            # only time spent waiting on the client counts: a store that takes its time with
+            # the chunks (back-pressure) is not a stalled client, and cancelling the task
+            # anywhere but in receive() would tear the store's write apart
             nonlocal handle, fired
-            if loop.time() - last >= self._timeout:
+            if waiting_since is not None and loop.time() - waiting_since >= self._timeout:
                 fired = True
                 task.cancel()
             else:
-                handle = loop.call_at(last + self._timeout, watchdog)
+                since = loop.time() if waiting_since is None else waiting_since
+                handle = loop.call_at(since + self._timeout, watchdog)
 
-        handle = loop.call_at(last + self._timeout, watchdog)
+        handle = loop.call_at(loop.time() + self._timeout, watchdog)
         try:
             while True:
+                waiting_since = loop.time()
                 try:
                     message = await self._receive()
                 except asyncio.CancelledError:
@@ -152,7 +158,8 @@ class RequestBody:
                         self.timed_out = True
                         return
                     raise
-                last = loop.time()
+                finally:
+                    waiting_since = None
                 if message["type"] == "http.disconnect":
                     self.disconnected = True
                     return

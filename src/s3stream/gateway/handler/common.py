@@ -85,7 +85,7 @@ def header_int(request: Request, name: str, *, required: bool = False) -> int | 
             raise bad_request(f"missing {name} header")
         return None
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 20:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 20:  # not int()'s "²" or "1_0"
         raise bad_request(f"{name} must be a non-negative integer")
     return int(raw)
 

@@ -62,22 +62,27 @@ async def write_chunk(
     checksum: ChecksumCheck | None,
     receive: Any,
 ) -> Upload:
-    """Under the upload's lock: check the offset again, set a deferred length, write."""
+    """Under the upload's lock: check the offset again, set a deferred length, write.
+
+    A refused chunk changes nothing, a deferred length included: the length is declared
+    once the body is known to fit (by ``Content-Length``), or after a body of unknown
+    length was taken whole.
+    """
     upload = await ctx.store.get(upload_id)
     if upload.offset != offset:
         raise offset_mismatch(upload.offset, offset)
+    declare: DeferredLengthStore | None = None
+    size = upload.size
     if length is not None and length != upload.size:
-        upload = await _declare_length(ctx, upload, length)
+        declare = _length_store(ctx, upload, length)
+        size = length
     content_length = header_int(request, "Content-Length")
-    if (
-        upload.size is not None
-        and content_length is not None
-        and (offset + content_length > upload.size)
-    ):
-        raise too_large(
-            f"the chunk ends at {offset + content_length}, past the length {upload.size}"
-        )
-    limit = None if upload.size is None else upload.size - offset
+    if size is not None and content_length is not None and offset + content_length > size:
+        raise too_large(f"the chunk ends at {offset + content_length}, past the length {size}")
+    if declare is not None and length is not None and content_length is not None:
+        upload = await declare.declare_length(upload_id, length)
+        declare = None
+    limit = None if size is None else size - offset
     body = RequestBody(
         receive,
         timeout=ctx.settings.body_timeout,
@@ -91,6 +96,8 @@ async def write_chunk(
     before = upload
     report = ctx.hooks.progress_callback(upload)
     upload = await ctx.store.write(upload_id, offset, body, report, ctx.expires())
+    if declare is not None and length is not None:
+        upload = await declare.declare_length(upload_id, length)
     if report is not None and upload.offset != before.offset and not upload.finished:
         report(upload.offset)
     if upload.finished and not before.finished:
@@ -98,7 +105,8 @@ async def write_chunk(
     return upload
 
 
-async def _declare_length(ctx: Context, upload: Upload, length: int) -> Upload:
+def _length_store(ctx: Context, upload: Upload, length: int) -> DeferredLengthStore:
+    """The store that will take ``length`` for ``upload`` (400 or 413 when it cannot)."""
     store = ctx.store
     if upload.size is not None:
         raise bad_request("Upload-Length cannot be changed once set")
@@ -108,4 +116,4 @@ async def _declare_length(ctx: Context, upload: Upload, length: int) -> Upload:
         raise too_large(f"Upload-Length exceeds Tus-Max-Size {ctx.settings.max_size}")
     if length < upload.offset:
         raise bad_request("Upload-Length is below the upload's offset")
-    return await store.declare_length(upload.id, length)
+    return store

@@ -1,0 +1,120 @@
+"""A request-head timeout for uvicorn's h11 protocol (slowloris).
+
+uvicorn times out only idle keep-alive connections: a client that connects and sends
+nothing, or sends its request head one byte a second, holds its connection (and a file
+descriptor) for as long as it likes. :class:`HeadTimeoutProtocol` is uvicorn's
+:class:`~uvicorn.protocols.http.h11_impl.H11Protocol` plus one timer per connection, armed
+while the server waits on the client with no application reading:
+
+- from the moment the connection is made until the first request head is complete;
+- from the first byte of a later request on a keep-alive connection until its head is
+  complete (the silence before that byte is the keep-alive timeout's);
+- after the application answered without reading the whole body (a 401, a 413), while
+  uvicorn discards the rest, so that an unread body cannot trickle forever either.
+
+When the timer fires the connection is closed, with a ``408 Request Timeout`` if some of a
+request had arrived. A body the application does read has its own idle timeout
+(``--body-timeout``, :class:`~s3stream.gateway.handler.body.RequestBody`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("s3stream.gateway")
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+
+_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 29\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"request head not sent in time"
+)
+
+
+class HeadTimeoutProtocol(H11Protocol):
+    """:class:`H11Protocol` that closes connections whose request head (or unread body)
+    does not arrive within :attr:`header_timeout` seconds."""
+
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    # ---------------------------------------------------------------- uvicorn's hooks
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._update()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._update()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._update()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    # ---------------------------------------------------------------- the timer
+
+    def _partial_head(self) -> bool:
+        """Bytes of a request head that h11 holds until the head is complete."""
+        return self.conn.their_state is h11.IDLE and bool(self.conn.trailing_data[0])
+
+    def _waiting_on_client(self) -> bool:
+        """Is the server waiting for bytes that no application task will read?"""
+        if self.transport.is_closing():
+            return False
+        their, ours = self.conn.their_state, self.conn.our_state
+        if their is h11.IDLE:
+            # a fresh connection, a head begun, or an idle connection that uvicorn's
+            # keep-alive timer does not watch (it cancels it on every byte, also of a
+            # discarded body, and re-arms it only when a response completes)
+            return self._partial_head() or self.timeout_keep_alive_task is None
+        return their is h11.SEND_BODY and ours in (h11.DONE, h11.MUST_CLOSE)
+
+    def _update(self) -> None:
+        if self._waiting_on_client():
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self.header_timeout, self._expired)
+        else:
+            self._disarm()
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _expired(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._partial_head():
+            self.transport.write(_TIMEOUT_RESPONSE)
+        client = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+        log.info("%sclosed: request not sent within %g s", client, self.header_timeout)
+        self.transport.close()
+
+
+def head_timeout_protocol(seconds: float) -> type[H11Protocol]:
+    """The protocol class for ``uvicorn.Config(http=...)``: h11 with a ``seconds`` request
+    head timeout (``0``: uvicorn's own h11 protocol, no timeout)."""
+    if seconds <= 0:
+        return H11Protocol
+    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"header_timeout": float(seconds)})
+
+
+__all__ = ["DEFAULT_HEADER_TIMEOUT", "HeadTimeoutProtocol", "head_timeout_protocol"]
