@@ -248,9 +248,9 @@ class GatewayServer:
     """``s3stream serve`` (``python -m s3stream.gateway``) as a child process on a fixed port.
 
     :meth:`kill` SIGKILLs it like a crash; :meth:`start` runs a new process on the same port,
-    store and bucket. With ``lease_ttl`` the process runs through ``tests.gateway_entry``,
-    which only shortens the lease that a crashed process leaves behind (30 s by default), so
-    crash trials do not spend most of their time waiting for it to expire.
+    store and bucket. ``lease_ttl`` shortens the lease that a crashed process leaves behind
+    (``--lease-ttl``, 30 s by default), so crash trials do not spend most of their time
+    waiting for it to expire.
     """
 
     def __init__(
@@ -264,11 +264,10 @@ class GatewayServer:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        module = "s3stream.gateway" if lease_ttl is None else "tests.gateway_entry"
         self.args = [
             sys.executable,
             "-m",
-            module,
+            "s3stream.gateway",
             "--endpoint-url",
             endpoint_url,
             "--bucket",
@@ -279,9 +278,9 @@ class GatewayServer:
             "warning",
             *args,
         ]
-        self.env = {**os.environ, **env}
         if lease_ttl is not None:
-            self.env["S3STREAM_TEST_LEASE_TTL"] = str(lease_ttl)
+            self.args += ["--lease-ttl", str(lease_ttl)]
+        self.env = {**os.environ, **env}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -106,6 +106,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "memory per upload is (this + 1) x part size (%(default)s)",
     )
     s3.add_argument("--checksum", default="crc64nvme", help="S3 checksum (%(default)s)")
+    s3.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=30.0,
+        help="seconds an upload's lease outlives a crashed process that held it (%(default)s)",
+    )
 
     net = parser.add_argument_group("server")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (%(default)s)")
@@ -244,6 +250,7 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         pipeline_parts=args.pipeline_parts,
         checksum=args.checksum,
         no_clobber=args.no_clobber,
+        lease_ttl=args.lease_ttl,
     )
     presign = None
     if not args.no_presign:
