@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -17,11 +18,12 @@ import pytest
 from s3stream.botostore import BotoStore
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
 from s3stream.embedded import EmbeddedS3
+from s3stream.errors import StoreError
 from s3stream.gateway import NewUpload, TusSettings, Upload
 from s3stream.gateway.errors import TusError
 from s3stream.gateway.handler.body import RequestBody
 from s3stream.gateway.model import encode_metadata, sanitize_filename, with_suffix
-from s3stream.gateway.s3store import S3UploadStore
+from s3stream.gateway.s3store import S3UploadStore, _ChunkWriter, _Part, _State
 from s3stream.limits import MiB
 from s3stream.retry import RetryPolicy
 from tests.faultproxy import Fault, FaultProxy, first_k_matching
@@ -557,3 +559,35 @@ def test_a_chunk_failing_after_its_last_part_still_completes_the_upload(
     upload = asyncio.run(main())
     assert upload.finished and upload.offset == len(data)
     assert read(s3client, bucket, upload.key) == data
+
+
+def test_parts_acknowledged_out_of_order_are_all_recorded(
+    s3server: EmbeddedS3, bucket: str, prefix: str
+) -> None:
+    """Pipelined parts finish in any order: recording parts 1-2 while part 3 is still out
+    must keep part 4 for later (dropping it made the gateway benchmark with
+    --pipeline-parts 1 complete an object without it), and completing refuses a record
+    that does not add up to the length."""
+    store = make_s3_store(s3server, bucket, key_prefix=prefix)
+    upload = Upload(
+        id="o" * 32,
+        size=4 * 5 * MiB,
+        offset=0,
+        metadata={},
+        owner="o",
+        created=0.0,
+        expires=None,
+        key=f"{prefix}ooo",
+    )
+    state = _State(upload, mpu="mpu")
+    writer = _ChunkWriter(store, state, None)
+    writer.acked = {n: _Part(n, f'"e{n}"', 5 * MiB, None) for n in (1, 2, 4)}
+    writer._apply_parts(None)
+    assert [p.number for p in state.parts] == [1, 2]
+    assert sorted(writer.acked) == [4]
+    writer.acked[3] = _Part(3, '"e3"', 5 * MiB, None)
+    writer._apply_parts(None)
+    assert [p.number for p in state.parts] == [1, 2, 3, 4] and not writer.acked
+    short = _State(replace(upload, size=4 * 5 * MiB + 1), mpu="mpu", parts=state.parts)
+    with pytest.raises(StoreError, match="do not make its length"):
+        asyncio.run(store._finish(short, None, 0))

@@ -388,6 +388,11 @@ class S3UploadStore:
     async def _finish(self, state: _State, buf: bytearray | None, fill: int) -> None:
         """Upload the last bytes (``buf[:fill]``) and complete the object; save the state."""
         upload = state.upload
+        if sum(p.size for p in state.parts) + fill != upload.size:
+            raise StoreError(  # never complete an object that lacks (or repeats) bytes
+                f"upload {upload.id}: recorded parts and tail do not make its length",
+                code="Internal",
+            )
         calls = self._calls(upload.key)
         view = memoryview(buf)[:fill] if buf is not None else memoryview(b"")
         if not state.parts:
@@ -861,7 +866,8 @@ class _ChunkWriter:
         new_parts = self.new_parts
         if new_parts:
             self.state.parts.extend(new_parts)
-            self.acked.clear()
+            for part in new_parts:  # parts past a gap stay until the gap is acknowledged
+                del self.acked[part.number]
             if self.state.staged_key is not None and not self.staged_in_buffer:
                 consumed = self.state.staged_key
                 self.state.staged_key, self.state.staged_size = None, 0
