@@ -14,7 +14,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,7 +26,7 @@ import httpx
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
 
 from .faultproxy import Fault, RequestInfo
-from .test_gateway_helpers import free_port
+from .test_gateway_helpers import free_port, gateway_command, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
@@ -264,20 +263,7 @@ class GatewayServer:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [
-            sys.executable,
-            "-m",
-            "s3stream.gateway",
-            "--endpoint-url",
-            endpoint_url,
-            "--bucket",
-            bucket,
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            *args,
-        ]
+        self.args = gateway_command(endpoint_url, bucket, self.port, *args)
         if lease_ttl is not None:
             self.args += ["--lease-ttl", str(lease_ttl)]
         self.env = {**os.environ, **env}
@@ -292,14 +278,11 @@ class GatewayServer:
                 self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
             )
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
+        try:
+            if wait_healthy(self.proc, self.url, timeout):
+                return
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.log()}") from None
         self.stop()
         raise RuntimeError(f"gateway did not come up within {timeout} s: {self.log()}")
 

@@ -198,41 +198,54 @@ def free_port() -> int:
     return port
 
 
+def gateway_command(endpoint_url: str, bucket: str, port: int, *args: str) -> list[str]:
+    """``python -m s3stream.gateway`` (``s3stream serve``) on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "s3stream.gateway",
+        "--endpoint-url",
+        endpoint_url,
+        "--bucket",
+        bucket,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *args,
+    ]
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> bool:
+    """Wait until the gateway at ``url`` answers ``/health``; False on a timeout; raises
+    when the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 class GatewayProcess:
     """``python -m s3stream.gateway`` on 127.0.0.1 against a store (a real uvicorn process)."""
 
     def __init__(self, server: EmbeddedS3, bucket: str, *args: str, port: int | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [
-            sys.executable,
-            "-m",
-            "s3stream.gateway",
-            "--endpoint-url",
-            server.endpoint_url,
-            "--bucket",
-            bucket,
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            *args,
-        ]
+        self.args = gateway_command(server.endpoint_url, bucket, self.port, *args)
         self.env = {**os.environ, **server.env()}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> GatewayProcess:
         self.proc = subprocess.Popen(self.args, env=self.env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if wait_healthy(self.proc, self.url):
+            return self
         self.stop()
         raise RuntimeError("gateway did not come up within 30 s")
 
