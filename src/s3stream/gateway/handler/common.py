@@ -153,8 +153,14 @@ def error_response(exc: BaseException, method: str, path: str) -> Response:
     """The one place that turns anything raised into an answer (unexpected ones into 500)."""
     if isinstance(exc, TusError):
         status, message, headers = exc.status, exc.message, exc.headers
-        if status >= 500:
-            log.error("%s %s: %s", method, path, message)
+        if status >= 500:  # a 503 (busy, retry) is load, not a failure
+            log.log(
+                logging.WARNING if status == 503 else logging.ERROR,
+                "%s %s: %s",
+                method,
+                path,
+                message,
+            )
     elif isinstance(exc, StoreError):
         log.error("%s %s: storage failed: %s", method, path, exc)
         status = 503 if exc.retryable else 500
