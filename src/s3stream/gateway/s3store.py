@@ -434,12 +434,21 @@ class S3UploadStore:
             return
         buf = await self._acquire(state.staged_size)
         try:
-            view = memoryview(buf)[: state.staged_size]
-            fill = await self._run(self.objects.read_into, self.bucket, state.staged_key, view)
-            view.release()
-            await self._finish(state, buf, fill)
+            await self._finish(state, buf, await self._read_staged(state, buf))
         finally:
             self.pool.release(buf)
+
+    async def _read_staged(self, state: _State, buf: bytearray) -> int:
+        """Read the staged tail into the start of ``buf``; its size must be the recorded one."""
+        assert state.staged_key is not None
+        with memoryview(buf)[: state.staged_size] as view:
+            got = await self._run(self.objects.read_into, self.bucket, state.staged_key, view)
+        if got != state.staged_size:
+            raise StoreError(
+                f"staged chunk {state.staged_key} has {got} bytes, expected {state.staged_size}",
+                code="SizeMismatch",
+            )
+        return got
 
     async def _mark_finished(self, state: _State) -> None:
         """Record the upload as finished (its object complete) and drop staged chunks."""
@@ -468,13 +477,12 @@ class S3UploadStore:
         await self._mark_finished(state)
         return True
 
-    async def _delete_staged(self, upload_id: str, keep: str | None = None) -> None:
-        """Delete the upload's staged chunks (but ``keep``), also any a crash or a failed
-        state write left unrecorded."""
+    async def _delete_staged(self, upload_id: str) -> None:
+        """Delete the upload's staged chunks, also any a crash or a failed state write left
+        unrecorded."""
         prefix = f"{self.state_prefix}{upload_id}.part."
         for item in await self._run(self.objects.list, self.bucket, prefix):
-            if item.key != keep:
-                await self._run(self.objects.delete, self.bucket, item.key)
+            await self._run(self.objects.delete, self.bucket, item.key)
 
     # ------------------------------------------------------------------ capabilities
 
@@ -692,19 +700,10 @@ class _ChunkWriter:
 
     async def start(self) -> None:
         staged = self.state.staged_size if self.state.staged_key is not None else 0
-        await self._begin_part(staged)
+        await self._begin_part()
         if staged:
-            assert self.part is not None and self.state.staged_key is not None
-            view = memoryview(self.part.buf)[:staged]
-            got = await self.s._run(
-                self.s.objects.read_into, self.s.bucket, self.state.staged_key, view
-            )
-            if got != staged:
-                raise StoreError(
-                    f"staged chunk {self.state.staged_key} has {got} bytes, expected {staged}",
-                    code="SizeMismatch",
-                )
-            self.part.filled(got)
+            assert self.part is not None
+            self.part.filled(await self.s._read_staged(self.state, self.part.buf))
             self.staged_in_buffer = True
         await self._stream_if_covered()
 
@@ -712,7 +711,7 @@ class _ChunkWriter:
         view = memoryview(data)
         while view:
             if self.part is None:
-                await self._begin_part(0)
+                await self._begin_part()
                 await self._stream_if_covered()
             assert self.part is not None
             n = self.part.append(view)
@@ -721,7 +720,7 @@ class _ChunkWriter:
             if self.part.full:
                 await self._hand_off()
 
-    async def _begin_part(self, staged: int) -> None:
+    async def _begin_part(self) -> None:
         """Take a buffer for the next part, after waiting for one of ours if the pool is
         short (so uploads with parts in flight never starve a request with no buffer)."""
         target = self.s._part_size(self.upload, self.next_part)
