@@ -11,7 +11,14 @@ GiB of the client, the server and the store (from /proc), and checks every objec
 (and the first run's bytes by SHA-256).
 
     .venv/bin/python bench/bench_gateway.py [--size 512MiB] [--runs 3] [--part-size 16MiB]
-                                            [--json out.json]
+                                            [--pin] [--server-cpu 0.5] [--json out.json]
+
+With ``--pin`` the store runs on one CPU and the client and the servers on the others, as
+if the store were a service on another machine: the store stops competing with the path
+under test for the CPU (on two cores, without it, every target is bound by the CPU of the
+whole path, store included). With ``--server-cpu N`` each tus server runs in a cgroup
+capped at N CPUs (as a container's CPU limit would; needs root and the cgroup cpu
+controller): the servers' own CPU cost becomes their throughput limit.
 
 Needs node and ``npm ci`` (scripts/setup.sh). Everything listens on 127.0.0.1 only.
 """
@@ -19,6 +26,7 @@ Needs node and ``npm ci`` (scripts/setup.sh). Everything listens on 127.0.0.1 on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -31,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +85,73 @@ def children_cpu() -> float:
 def self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def on_cpus(cpus: set[int] | None) -> Iterator[None]:
+    """Run the block, and every process and thread it starts, on ``cpus`` (``None``: any)."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def pinned_cpus(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(the store's CPUs, everyone else's): with ``pin``, the last CPU and the rest."""
+    if not pin:
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+class CpuLimit:
+    """A cgroup whose processes share at most ``cpus`` CPUs (a CFS quota; cgroup v2
+    ``cpu.max`` or v1 ``cpu.cfs_quota_us``). Needs root; :meth:`close` once its processes
+    have exited."""
+
+    PERIOD = 100_000
+
+    def __init__(self, cpus: float) -> None:
+        quota = str(max(1000, int(cpus * self.PERIOD)))
+        name = f"s3stream-bench-{os.getpid()}"
+        v2 = Path("/sys/fs/cgroup")
+        v1 = v2 / "cpu"
+        try:
+            if "cpu" in _read(v2 / "cgroup.controllers").split():
+                if "cpu" not in _read(v2 / "cgroup.subtree_control").split():
+                    (v2 / "cgroup.subtree_control").write_text("+cpu")
+                self.path = v2 / name
+                self.path.mkdir()
+                (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD}")
+            elif (v1 / "cpu.cfs_quota_us").exists():
+                self.path = v1 / name
+                self.path.mkdir()
+                (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD))
+                (self.path / "cpu.cfs_quota_us").write_text(quota)
+            else:
+                raise SystemExit("--server-cpu needs the cgroup cpu controller (v1 or v2)")
+        except PermissionError as exc:
+            raise SystemExit(f"--server-cpu needs root to create a cgroup: {exc}") from exc
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def close(self) -> None:
+        self.path.rmdir()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def wait_http(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
@@ -279,17 +354,24 @@ def one_sample(
     file: Path,
     digest: str,
     store_root: str | None,
+    limit: CpuLimit | None = None,
 ) -> Sample:
     """One upload on a fresh store (SeaweedFS slows down as it fills: every sample starts
     equal), with a fresh server for the tus targets."""
-    with (
-        tempfile.TemporaryDirectory(prefix="s3stream-bench-store-", dir=store_root) as data,
-        EmbeddedS3(buckets=[BUCKET], data_dir=data) as s3,
-    ):
+    store_cpus, path_cpus = pinned_cpus(args.pin)
+    with contextlib.ExitStack() as stack:
+        data = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="s3stream-bench-store-", dir=store_root)
+        )
+        with on_cpus(store_cpus):
+            s3 = stack.enter_context(EmbeddedS3(buckets=[BUCKET], data_dir=data))
+        stack.enter_context(on_cpus(path_cpus))
         bench = Bench(args, s3, file, digest)
         if target == "direct":
             return bench.direct(run)
         proc, url = bench.start_gateway() if target == "gateway" else bench.start_tus_node()
+        if limit is not None:
+            limit.add(proc.pid)
         try:
             time.sleep(0.5)
             return bench.tus_upload(target, url, proc.pid, run)
@@ -332,6 +414,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="also write the samples to this file")
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="store on one CPU, client and servers on the others (a store on another machine)",
+    )
+    parser.add_argument(
+        "--server-cpu",
+        type=float,
+        help="cap each tus server at this many CPUs (a cgroup, as a container limit; root)",
+    )
+    parser.add_argument(
         "--store-dir", help="where the stores keep data (default /dev/shm: no disk noise)"
     )
     parser.add_argument(
@@ -347,17 +439,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     store_root = args.store_dir or (
         "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     )
-    with tempfile.TemporaryDirectory(prefix="s3stream-bench-gw-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="s3stream-bench-gw-"))
+        limit = None
+        if args.server_cpu is not None:
+            limit = CpuLimit(args.server_cpu)
+            stack.callback(limit.close)
         file, digest = make_file(Path(tmp), size)
         print(
             f"{format_size(size)} file, {args.runs} run(s), parts {args.part_size}, "
-            f"a fresh store per upload in {store_root or tempfile.gettempdir()}",
+            f"a fresh store per upload in {store_root or tempfile.gettempdir()}"
+            + (", store pinned to its own CPU" if args.pin else "")
+            + (f", tus servers capped at {args.server_cpu:g} CPU" if limit else ""),
             flush=True,
         )
         for run in range(1, args.runs + 1):
             order = targets[run % len(targets) :] + targets[: run % len(targets)]
             for target in order:
-                sample = one_sample(args, target, run, file, digest, store_root)
+                sample = one_sample(args, target, run, file, digest, store_root, limit)
                 samples.append(sample)
                 print(
                     f"run {run} {target:<9} {sample.mib_s:7.1f} MiB/s "

@@ -423,6 +423,31 @@ def test_a_patch_streams_its_parts_within_one_part_of_memory(
     )
 
 
+@pytest.mark.parametrize(("pipeline_parts", "most"), [(0, 1), (1, 2)])
+def test_an_upload_borrows_at_most_pipeline_parts_spare_buffers(
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    prefix: str,
+    pipeline_parts: int,
+    most: int,
+) -> None:
+    """With buffers to spare, one upload holds its part plus ``pipeline_parts`` awaiting the
+    store's reply (default one); 0 holds it to one part however large the pool."""
+    kwargs = {} if pipeline_parts == 1 else {"pipeline_parts": pipeline_parts}
+    store = make_s3_store(s3server, bucket, key_prefix=prefix, max_buffers=8, **kwargs)
+    assert store.pipeline_parts == pipeline_parts
+    data = os.urandom(23 * MiB)
+    with TestClient(app_factory(store, Clock())()) as http:
+        tus = Tus(http)
+        url = tus.new(len(data))
+        assert tus.patch(url, 0, data).status_code == 204
+    assert read(s3client, bucket, info(s3client, bucket, store, url)["key"]) == data
+    assert store.pool.peak_bytes <= most * 5 * MiB
+    if pipeline_parts == 0:
+        assert store.pool.peak_bytes == 5 * MiB
+
+
 def test_a_body_ending_inside_a_streamed_part_keeps_what_arrived(
     s3server: EmbeddedS3,
     s3client: Any,
@@ -497,8 +522,9 @@ def test_a_long_patch_records_its_parts_as_it_goes(
     s3server: EmbeddedS3, bucket: str, prefix: str
 ) -> None:
     """A crash in the middle of a long PATCH loses little: acknowledged parts are in the
-    state while the body still arrives (HEAD shows them), not only when it ends."""
-    store = make_s3_store(s3server, bucket, key_prefix=prefix, commit_interval=0)
+    state while the body still arrives (HEAD shows them), not only when it ends (no
+    pipelining, so that both parts are acknowledged when the body stops)."""
+    store = make_s3_store(s3server, bucket, key_prefix=prefix, commit_interval=0, pipeline_parts=0)
     seen: list[int] = []
 
     async def main() -> None:

@@ -101,9 +101,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     s3.add_argument(
         "--pipeline-parts",
         type=int,
-        default=0,
-        help="extra parts of one upload awaiting the store's reply while its body is read on; "
-        "memory per upload is (this + 1) x part size (%(default)s)",
+        default=1,
+        help="finished parts of one upload that may await the store's reply while its body is "
+        "read on, in buffers the pool can spare; 0 holds every upload to one part of memory "
+        "(%(default)s)",
     )
     s3.add_argument("--checksum", default="crc64nvme", help="S3 checksum (%(default)s)")
     s3.add_argument(

@@ -20,8 +20,9 @@ buffer. A part the body's declared length will complete streams to the store whi
 (:class:`~s3stream.gateway.filling.FillingPart`, sent by
 :meth:`~s3stream.parts.MultipartCalls.put_part_stream` with a trailing CRC); any other part
 goes up through :meth:`~s3stream.parts.MultipartCalls.put_part` once full. At most
-``pipeline_parts`` finished parts await the store's reply while the body goes on, so an
-upload holds at most ``pipeline_parts + 1`` parts of memory (default: one). When the body
+``pipeline_parts`` finished parts (default one) await the store's reply while the body goes
+on, in buffers the pool can spare (none while another request waits for its first), so an
+upload holds one part of memory and at most ``pipeline_parts`` more. When the body
 ends, a tail of 5 MiB or more becomes a part, a smaller one a staged object, and reaching
 the length completes the object with the recorded part ETags (never ListParts: a store may
 list a re-sent part twice) and the combined whole-object CRC. A chunk that must be
@@ -167,7 +168,7 @@ class S3UploadStore:
         state_prefix: str | None = None,
         part_size: int = 16 * MiB,
         max_buffers: int = 32,
-        pipeline_parts: int = 0,
+        pipeline_parts: int = 1,
         buffer_wait: float = 30.0,
         checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME,
         retry: RetryPolicy | None = None,
