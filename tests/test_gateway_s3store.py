@@ -434,7 +434,7 @@ def test_an_upload_borrows_at_most_pipeline_parts_spare_buffers(
 ) -> None:
     """With buffers to spare, one upload holds its part plus ``pipeline_parts`` awaiting the
     store's reply (default one); 0 holds it to one part however large the pool."""
-    kwargs = {} if pipeline_parts == 1 else {"pipeline_parts": pipeline_parts}
+    kwargs: dict[str, Any] = {} if pipeline_parts == 1 else {"pipeline_parts": pipeline_parts}
     store = make_s3_store(s3server, bucket, key_prefix=prefix, max_buffers=8, **kwargs)
     assert store.pipeline_parts == pipeline_parts
     data = os.urandom(23 * MiB)
