@@ -30,7 +30,8 @@ class _Upload:
 class MemoryStore:
     """Keeps objects and multipart uploads in dicts; checks checksums as S3 does."""
 
-    def __init__(self, hook: Hook | None = None) -> None:
+    def __init__(self, hook: Hook | None = None, *, streams_parts: bool = False) -> None:
+        self.streams_parts = streams_parts
         self.objects: dict[tuple[str, str], tuple[bytes, ObjectInfo, ObjectOptions]] = {}
         self.uploads: dict[str, _Upload] = {}
         self.calls: list[str] = []

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from s3stream import S3StreamUploader
+from s3stream.chunked import CHUNK
 from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 
@@ -61,6 +64,41 @@ def test_traced_allocations_stay_within_the_formula(
     assert peak - before <= formula + 1 * MiB, f"peak {peak - before} > formula {formula}"
     head = s3client.head_object(Bucket=bucket, Key=unique_key)
     assert head["ContentLength"] == TOTAL
+
+
+def test_a_file_upload_holds_a_window_per_part_in_flight(
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts of a file are read as they are sent: a 64 MiB file in 16 MiB parts, four in
+    flight, allocates four windows and bookkeeping, not one part."""
+    part_size, concurrency = 16 * MiB, 4
+    path = tmp_path / "source.bin"
+    with open(path, "wb") as f:
+        for _ in range(64):
+            f.write(os.urandom(MiB))
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    uploader = S3StreamUploader()
+    uploader.upload_stream([b"warm-up"], bucket, f"{unique_key}-warmup")  # one-time costs
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        result = uploader.upload_file(
+            path, bucket, unique_key, part_size=part_size, concurrency=concurrency
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.parts == 4
+    assert s3client.head_object(Bucket=bucket, Key=unique_key)["ContentLength"] == 64 * MiB
+    windows = concurrency * CHUNK
+    assert peak - before <= windows + 2 * MiB, f"peak {(peak - before) / MiB:.1f} MiB"
 
 
 CHILD = textwrap.dedent(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from s3stream import S3StreamUploader, SourceError, UploadAborted, UploadFailed
+from s3stream.botostore import make_client
 from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from s3stream.progress import Progress
@@ -336,3 +337,45 @@ def test_presigned_get_downloads_the_object(
     assert url.startswith("http://127.0.0.1:")
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read() == b"presigned!"
+
+
+@pytest.mark.parametrize("signing", [False, True])
+def test_file_parts_stream_unless_payloads_are_signed(
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    tmp_path: Path,
+    signing: bool,
+) -> None:
+    """File parts go up streamed, their CRC in a trailer; with payload signing every part's
+    SHA-256 is signed instead (read whole first). Either way the store checks what it got."""
+    client = make_client(
+        endpoint_url=s3server.endpoint_url,
+        region=s3server.region,
+        access_key=s3server.access_key,
+        secret_key=s3server.secret_key,
+        payload_signing=signing,
+    )
+    payloads: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        payloads.append(request.headers["x-amz-content-sha256"].decode())
+
+    client.meta.events.register("before-send.s3.UploadPart", record)
+    data = os.urandom(3 * PART + 17)
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    reports: list[Progress] = []
+    result = S3StreamUploader(client=client).upload_file(
+        path, bucket, unique_key, part_size=PART, on_progress=reports.append
+    )
+    assert result.parts == 4 and fetch(s3client, bucket, unique_key) == data
+    assert len(payloads) == 4
+    # bytes read to hash a signed payload are not counted as sent
+    assert reports[-1].bytes_sent == len(data)
+    assert max(r.bytes_sent for r in reports) <= len(data)
+    if signing:
+        assert all(len(p) == 64 and int(p, 16) >= 0 for p in payloads), payloads
+    else:
+        assert set(payloads) == {"STREAMING-UNSIGNED-PAYLOAD-TRAILER"}

@@ -107,7 +107,8 @@ def make_client(
 
 
 class _PartBody:
-    """A request body over a memoryview: no copy, large sends, a callback per block."""
+    """A request body over a memoryview: no copy, large sends. ``on_sent`` follows the
+    position (a rewind, e.g. after the signer read the body to hash it, counts back)."""
 
     def __init__(self, data: memoryview, on_sent: OnSent | None) -> None:
         self._data = data
@@ -122,17 +123,27 @@ class _PartBody:
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._data)}[whence]
-        self._pos = max(0, min(len(self._data), base + offset))
+        self._move(max(0, min(len(self._data), base + offset)))
         return self._pos
 
     def read(self, size: int | None = -1) -> memoryview:
         # urllib3 asks for 16 KiB blocks; give it at least SEND_BLOCK per call instead.
         end = len(self._data) if size is None or size < 0 else self._pos + max(size, SEND_BLOCK)
         chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        if self._on_sent is not None and chunk:
-            self._on_sent(len(chunk))
+        self._move(self._pos + len(chunk))
         return chunk
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Exactly as much as fits (awscrt's signer hashes the body this way)."""
+        chunk = self._data[self._pos : self._pos + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._move(self._pos + len(chunk))
+        return len(chunk)
+
+    def _move(self, pos: int) -> None:
+        if self._on_sent is not None and pos != self._pos:
+            self._on_sent(pos - self._pos)
+        self._pos = pos
 
 
 def _translate(exc: Exception, operation: str) -> Exception:
@@ -227,6 +238,8 @@ class BotoStore:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.endpoint_url: str | None = client.meta.endpoint_url
+        s3_config = client.meta.config.s3 or {}
+        self.streams_parts = not s3_config.get("payload_signing_enabled", False)
         client.meta.events.register(
             "before-sign.s3.UploadPart", _frame_streamed_part, unique_id="s3stream-trailer"
         )

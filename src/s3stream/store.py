@@ -71,6 +71,11 @@ class PartSource(Protocol):
 
 
 class ObjectStore(Protocol):
+    streams_parts: bool
+    """Whether parts that could be sent from a whole buffer may go through
+    :meth:`upload_part_stream` instead (which sends the payload unsigned, its checksum
+    trailing it): ``False`` when every payload must be signed."""
+
     def create_multipart_upload(
         self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
     ) -> str:
