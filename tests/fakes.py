@@ -18,6 +18,14 @@ Hook = Callable[[str, dict[str, object]], None]
 """Called before each operation with its name and arguments; may raise to inject a fault."""
 
 
+def read_source(source: PartSource) -> bytes:
+    """All of a part source's bytes, as a store receives them."""
+    data = bytearray()
+    while len(data) < source.size:
+        data += source.wait_view(len(data), source.size - len(data))
+    return bytes(data)
+
+
 @dataclass
 class _Upload:
     key: str
@@ -30,8 +38,7 @@ class _Upload:
 class MemoryStore:
     """Keeps objects and multipart uploads in dicts; checks checksums as S3 does."""
 
-    def __init__(self, hook: Hook | None = None, *, streams_parts: bool = False) -> None:
-        self.streams_parts = streams_parts
+    def __init__(self, hook: Hook | None = None) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, ObjectInfo, ObjectOptions]] = {}
         self.uploads: dict[str, _Upload] = {}
         self.calls: list[str] = []
@@ -73,15 +80,15 @@ class MemoryStore:
         key: str,
         upload_id: str,
         part_number: int,
-        body: memoryview,
+        body: memoryview | PartSource,
         *,
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,
         on_sent: OnSent | None = None,
     ) -> PartReceipt:
-        self._enter("UploadPart", part_number=part_number, size=len(body), on_sent=on_sent)
+        data = bytes(body) if isinstance(body, memoryview) else read_source(body)
+        self._enter("UploadPart", part_number=part_number, size=len(data), on_sent=on_sent)
         upload = self._upload(upload_id)
-        data = bytes(body)
         if on_sent is not None:
             on_sent(len(data))
         actual = self._check(checksum, data, checksum_value)
@@ -99,9 +106,7 @@ class MemoryStore:
         *,
         checksum: ChecksumAlgorithm,
     ) -> PartReceipt:
-        data = bytearray()
-        while len(data) < source.size:
-            data += source.wait_view(len(data), source.size - len(data))
+        data = read_source(source)
         part = digest(checksum, data)
         value = None if part is None else encode(checksum, part)
         return self.upload_part(

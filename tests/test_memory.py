@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from s3stream import S3StreamUploader
-from s3stream.chunked import CHUNK
 from s3stream.embedded import EmbeddedS3
+from s3stream.filesource import WINDOW
 from s3stream.limits import MiB
 
 pytestmark = pytest.mark.slow
@@ -97,7 +97,7 @@ def test_a_file_upload_holds_a_window_per_part_in_flight(
         tracemalloc.stop()
     assert result.parts == 4
     assert s3client.head_object(Bucket=bucket, Key=unique_key)["ContentLength"] == 64 * MiB
-    windows = concurrency * CHUNK
+    windows = concurrency * WINDOW
     assert peak - before <= windows + 2 * MiB, f"peak {(peak - before) / MiB:.1f} MiB"
 
 

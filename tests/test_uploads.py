@@ -340,7 +340,7 @@ def test_presigned_get_downloads_the_object(
 
 
 @pytest.mark.parametrize("signing", [False, True])
-def test_file_parts_stream_unless_payloads_are_signed(
+def test_file_parts_read_from_the_file_signed_or_not(
     s3server: EmbeddedS3,
     s3client: Any,
     bucket: str,
@@ -348,8 +348,9 @@ def test_file_parts_stream_unless_payloads_are_signed(
     tmp_path: Path,
     signing: bool,
 ) -> None:
-    """File parts go up streamed, their CRC in a trailer; with payload signing every part's
-    SHA-256 is signed instead (read whole first). Either way the store checks what it got."""
+    """File parts are read from the file as they go (no part buffers), their CRC in a
+    header; with payload signing each part's SHA-256 is signed too (the signer reads the
+    part first). The store checks checksums and signatures."""
     client = make_client(
         endpoint_url=s3server.endpoint_url,
         region=s3server.region,
@@ -378,4 +379,4 @@ def test_file_parts_stream_unless_payloads_are_signed(
     if signing:
         assert all(len(p) == 64 and int(p, 16) >= 0 for p in payloads), payloads
     else:
-        assert set(payloads) == {"STREAMING-UNSIGNED-PAYLOAD-TRAILER"}
+        assert set(payloads) == {"UNSIGNED-PAYLOAD"}

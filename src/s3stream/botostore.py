@@ -107,38 +107,47 @@ def make_client(
 
 
 class _PartBody:
-    """A request body over a memoryview: no copy, large sends. ``on_sent`` follows the
-    position (a rewind, e.g. after the signer read the body to hash it, counts back)."""
+    """A request body over a memoryview (no copy) or a :class:`PartSource` (read as it is
+    sent), in large sends. ``on_sent`` follows the position (a rewind, e.g. after the signer
+    read the body to hash it, counts back)."""
 
-    def __init__(self, data: memoryview, on_sent: OnSent | None) -> None:
+    def __init__(self, data: memoryview | PartSource, on_sent: OnSent | None) -> None:
         self._data = data
+        self._size = len(data) if isinstance(data, memoryview) else data.size
         self._pos = 0
         self._on_sent = on_sent
 
     def __len__(self) -> int:
-        return len(self._data)
+        return self._size
 
     def tell(self) -> int:
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._data)}[whence]
-        self._move(max(0, min(len(self._data), base + offset)))
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._move(max(0, min(self._size, base + offset)))
         return self._pos
 
     def read(self, size: int | None = -1) -> memoryview:
         # urllib3 asks for 16 KiB blocks; give it at least SEND_BLOCK per call instead.
-        end = len(self._data) if size is None or size < 0 else self._pos + max(size, SEND_BLOCK)
-        chunk = self._data[self._pos : end]
+        want = self._size if size is None or size < 0 else max(size, SEND_BLOCK)
+        chunk = self._piece(want)
         self._move(self._pos + len(chunk))
         return chunk
 
     def readinto(self, buffer: memoryview) -> int:
         """Exactly as much as fits (awscrt's signer hashes the body this way)."""
-        chunk = self._data[self._pos : self._pos + len(buffer)]
+        chunk = self._piece(len(buffer))
         buffer[: len(chunk)] = chunk
         self._move(self._pos + len(chunk))
         return len(chunk)
+
+    def _piece(self, limit: int) -> memoryview:
+        if isinstance(self._data, memoryview):
+            return self._data[self._pos : self._pos + limit]
+        if self._pos >= self._size or limit <= 0:
+            return memoryview(b"")
+        return self._data.wait_view(self._pos, limit)
 
     def _move(self, pos: int) -> None:
         if self._on_sent is not None and pos != self._pos:
@@ -238,8 +247,6 @@ class BotoStore:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.endpoint_url: str | None = client.meta.endpoint_url
-        s3_config = client.meta.config.s3 or {}
-        self.streams_parts = not s3_config.get("payload_signing_enabled", False)
         client.meta.events.register(
             "before-sign.s3.UploadPart", _frame_streamed_part, unique_id="s3stream-trailer"
         )
@@ -271,7 +278,7 @@ class BotoStore:
         key: str,
         upload_id: str,
         part_number: int,
-        body: memoryview,
+        body: memoryview | PartSource,
         *,
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,

@@ -7,8 +7,8 @@ Memory bound (enforced by :class:`~s3stream.buffers.BufferPool`)::
 ``read_buffer`` is the largest chunk a source hands over at once (a ``write()`` argument or
 an item of an iterable; file objects are read with ``readinto`` straight into part buffers,
 so for them it is 0). ``concurrency`` parts are in flight while one more is being filled.
-File uploads read each part by offset as it is sent: ``concurrency x 1 MiB`` (whole parts,
-``concurrency x part_size``, only when payloads are signed).
+File uploads read each part by offset through a 1 MiB window (for its checksum, then as it
+is sent): ``concurrency x 1 MiB``.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ retries, and completes or aborts. Memory is bounded by its :class:`BufferPool`::
     buffered bytes <= read_buffer + (concurrency + 1) x part_size
 
 where the ``+ 1`` is the buffer being filled while ``concurrency`` parts are in flight.
-Multipart files (:meth:`MultipartWriter.send_file`) need no part buffers unless payloads
-are signed: each part is streamed from the file through a small window.
+Multipart files (:meth:`MultipartWriter.send_file`) need no part buffers: each part is read
+from the file through a small window, for its checksum and again as it is sent.
 
 An upload that fits in one part never becomes a multipart upload: the first full buffer is
 held until more data arrives, and a stream that ends there goes up as one PutObject.
@@ -19,7 +19,6 @@ or abort calls AbortMultipartUpload (unless ``leave_parts_on_error``), so nothin
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
@@ -31,7 +30,6 @@ from typing import Any, Protocol, cast
 
 from .buffers import BufferPool, PoolClosed
 from .checksums import PartDigest
-from .chunked import CHUNK
 from .config import UploadConfig
 from .errors import (
     S3StreamError,
@@ -40,20 +38,16 @@ from .errors import (
     UploadAborted,
     UploadFailed,
 )
-from .filesource import FileRange, pread_exact
+from .filesource import WINDOW, FileRange, pread_exact
 from .journal import Journal
 from .parts import MultipartCalls
 from .progress import ProgressCallback, ProgressTracker
 from .result import UploadResult
 from .resume import PartRecord, ResumeInfo, SourceFingerprint
 from .sizes import format_size
-from .store import ObjectInfo, ObjectOptions, ObjectStore, PartReceipt, PartSource
+from .store import ObjectInfo, ObjectOptions, ObjectStore, PartReceipt
 
 log = logging.getLogger(__name__)
-
-
-Filler = Callable[[memoryview], None] | None
-"""Fills a part's buffer in the part's thread (files read by offset); None: already full."""
 
 
 class Readable(Protocol):
@@ -295,21 +289,17 @@ class MultipartWriter:
     def send_file(self, fd: int, skip: frozenset[int] = frozenset()) -> None:
         """Upload ``size`` bytes of the open file ``fd``, each part read by offset in its thread.
 
-        Nothing is held back: a part can always be read again. When the store can stream
-        parts (checksum trailing the body), each of the ``concurrency`` parts in flight is
-        read through a window of :data:`~s3stream.chunked.CHUNK` bytes as it is sent, so
-        the upload needs a few MiB whatever the part size; otherwise each is read whole into
-        one of ``concurrency`` part buffers first.
+        Nothing is held back: a part can always be read again. Each of the ``concurrency``
+        parts in flight is read through a window of :data:`WINDOW` bytes, once for its
+        checksum and once as it is sent (the second read comes from the page cache), so the
+        upload needs a few MiB whatever the part size. A file of one part is read whole.
         """
         assert self.size is not None, "send_file needs the file's size"
         size = self.size
         with self._guarded():
             self._check_open()
-            stream = self.store.streams_parts
-            window = min(CHUNK, self.plan.first_part_size)
-            self.pool = BufferPool(
-                self.concurrency, window if stream else self.plan.first_part_size
-            )
+            window = min(WINDOW, self.plan.first_part_size)
+            self.pool = BufferPool(self.concurrency, window)
             if not self._known_multipart() and self.upload_id is None:
                 buf = bytearray(size)
                 pread_exact(fd, memoryview(buf), 0)
@@ -322,18 +312,12 @@ class MultipartWriter:
                 offset = self.plan.offset(part)
                 length = min(self.plan.part_size(part), size - offset)
                 try:
-                    part_buf = self.pool.acquire(min(window, length) if stream else length)
+                    part_buf = self.pool.acquire(min(window, length))
                 except PoolClosed:
                     self._check_open()
                     raise
                 assert part_buf is not None
-                if stream:
-                    source = FileRange(fd, offset, length, part_buf, self.progress.sent)
-                    self._submit(part, part_buf, length, source=source)
-                else:
-                    self._submit(
-                        part, part_buf, length, functools.partial(pread_exact, fd, offset=offset)
-                    )
+                self._submit(part, part_buf, length, FileRange(fd, offset, length, part_buf))
             self.bytes_in = size
             self._next_part = (self.plan.part_count or 0) + 1
 
@@ -419,17 +403,16 @@ class MultipartWriter:
         part_number: int,
         buf: bytearray,
         length: int,
-        fill: Filler = None,
-        source: PartSource | None = None,
+        source: FileRange | None = None,
     ) -> None:
-        """Upload ``buf[:length]`` as a part (``fill`` first fills it), or stream ``source``
-        (``buf`` its window), in a worker thread; ``buf`` goes back to the pool after."""
+        """Upload ``buf[:length]`` as a part, or ``source`` (``buf`` its window), in a worker
+        thread; ``buf`` goes back to the pool after."""
         with self._pause_cond:
             self._pause_cond.wait_for(lambda: not self._paused or self._aborted)
         if self._aborted:
             raise self._aborted_error()
         assert self._executor is not None
-        future = self._executor.submit(self._upload_part, part_number, buf, length, fill, source)
+        future = self._executor.submit(self._upload_part, part_number, buf, length, source)
         with self._state_lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -443,24 +426,16 @@ class MultipartWriter:
         part_number: int,
         buf: bytearray,
         length: int,
-        fill: Filler,
-        source: PartSource | None,
+        source: FileRange | None,
     ) -> None:
         view = memoryview(buf)[:length]
         try:
             if self._error is not None or self._aborted:
                 return
             assert self.upload_id is not None
-            if source is not None:
-                receipt, part_digest = self.calls.put_part_stream(
-                    self.upload_id, part_number, source
-                )
-            else:
-                if fill is not None:
-                    fill(view)
-                receipt, part_digest = self.calls.put_part(
-                    self.upload_id, part_number, view, self.progress.sent
-                )
+            receipt, part_digest = self.calls.put_part(
+                self.upload_id, part_number, view if source is None else source, self.progress.sent
+            )
             self._journal("part_done", self.upload_id, PartRecord.of(receipt))
             with self._state_lock:
                 self._receipts[part_number] = receipt

@@ -1,12 +1,15 @@
-"""Parts of an open file read by offset: whole into a part buffer, or streamed through a
-small window (:class:`FileRange`), so a file upload need not hold whole parts in memory."""
+"""Parts of an open file read by offset: whole into a buffer, or through a small window
+(:class:`FileRange`), so a file upload need not hold whole parts in memory."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from .errors import SourceError
+from .limits import MiB
+
+WINDOW = 1 * MiB
+"""Bytes of a file part held at a time while it is checksummed or sent."""
 
 
 def pread_exact(fd: int, view: memoryview, offset: int) -> None:
@@ -28,28 +31,16 @@ def pread_exact(fd: int, view: memoryview, offset: int) -> None:
 class FileRange:
     """``size`` bytes of the file ``fd`` from ``offset``, as a
     :class:`~s3stream.store.PartSource` read through ``window`` (a buffer much smaller than
-    the part): the streamed request asks for its bytes in order, each piece is read when
-    asked for, and a retried request reads them again from the file.
-
-    ``on_sent`` is told of bytes the first time they are handed out (a retry does not count
-    them again).
+    the part): each piece is read when it is asked for, and again whenever it is asked for
+    again (the checksum pass, then the send, then any retry).
     """
 
-    def __init__(
-        self,
-        fd: int,
-        offset: int,
-        size: int,
-        window: bytearray,
-        on_sent: Callable[[int], None] | None = None,
-    ) -> None:
+    def __init__(self, fd: int, offset: int, size: int, window: bytearray) -> None:
         self._fd = fd
         self._offset = offset
         self._size = size
         self._window = window
-        self._on_sent = on_sent
         self._held = (0, 0)  # the part's bytes [start, end) in the window
-        self._counted = 0
 
     @property
     def size(self) -> int:
@@ -61,10 +52,7 @@ class FileRange:
         if not held_start <= start <= end <= held_end:
             pread_exact(self._fd, memoryview(self._window)[: end - start], self._offset + start)
             held_start, held_end = self._held = (start, end)
-        if self._on_sent is not None and end > self._counted:
-            self._on_sent(end - self._counted)
-            self._counted = end
         return memoryview(self._window)[start - held_start : end - held_start]
 
 
-__all__ = ["FileRange", "pread_exact"]
+__all__ = ["WINDOW", "FileRange", "pread_exact"]

@@ -11,7 +11,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from .checksums import ChecksumAlgorithm, PartDigest, combine, decode, digest, encode
+from .checksums import (
+    ChecksumAlgorithm,
+    PartDigest,
+    RunningChecksum,
+    combine,
+    decode,
+    digest,
+    encode,
+)
 from .errors import NoSuchUpload, S3StreamError, StoreError
 from .retry import RetryPolicy, call_with_retry
 from .store import ObjectInfo, ObjectOptions, ObjectStore, OnSent, PartReceipt, PartSource
@@ -69,14 +77,27 @@ class MultipartCalls:
         log.info("started multipart upload %s of s3://%s/%s", upload_id, self.bucket, self.key)
         return upload_id
 
-    def _digest(self, data: memoryview) -> tuple[PartDigest | None, str | None]:
-        part_digest = digest(self.algorithm, data)
+    def _digest(self, data: memoryview | PartSource) -> tuple[PartDigest | None, str | None]:
+        if isinstance(data, memoryview):
+            part_digest = digest(self.algorithm, data)
+        elif self.algorithm is ChecksumAlgorithm.NONE:
+            part_digest = None
+        else:  # a pass of its own over the source (a file part, read again to be sent)
+            running = RunningChecksum(self.algorithm)
+            while running.size < data.size:
+                running.update(data.wait_view(running.size, data.size - running.size))
+            part_digest = running.digest()
         return part_digest, encode(self.algorithm, part_digest) if part_digest else None
 
     def put_part(
-        self, upload_id: str, part_number: int, data: memoryview, on_sent: OnSent | None = None
+        self,
+        upload_id: str,
+        part_number: int,
+        data: memoryview | PartSource,
+        on_sent: OnSent | None = None,
     ) -> tuple[PartReceipt, PartDigest | None]:
-        """Upload one part with its checksum; retried from ``data``, which must stay intact."""
+        """Upload one part with its checksum in a header; retried from ``data``, which must
+        stay intact (a source is read twice: for the checksum, then to be sent)."""
         part_digest, value = self._digest(data)
         counted = _Counted(on_sent)
 

@@ -57,9 +57,10 @@ class ObjectOptions:
 
 
 class PartSource(Protocol):
-    """One part's bytes, possibly still arriving: a part streamed to the store while its
-    bytes are received (the gateway's PATCH bodies). Every byte stays readable until the
-    part is acknowledged, so a failed attempt is retried from the start."""
+    """One part's bytes, read piece by piece: possibly still arriving (a part streamed to
+    the store while its bytes are received, the gateway's PATCH bodies), or read from a file
+    as they are sent (:class:`~s3stream.filesource.FileRange`). Every byte stays readable
+    until the part is acknowledged, so a failed attempt is retried from the start."""
 
     @property
     def size(self) -> int: ...
@@ -71,11 +72,6 @@ class PartSource(Protocol):
 
 
 class ObjectStore(Protocol):
-    streams_parts: bool
-    """Whether parts that could be sent from a whole buffer may go through
-    :meth:`upload_part_stream` instead (which sends the payload unsigned, its checksum
-    trailing it): ``False`` when every payload must be signed."""
-
     def create_multipart_upload(
         self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
     ) -> str:
@@ -88,12 +84,15 @@ class ObjectStore(Protocol):
         key: str,
         upload_id: str,
         part_number: int,
-        body: memoryview,
+        body: memoryview | PartSource,
         *,
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,
         on_sent: OnSent | None = None,
-    ) -> PartReceipt: ...
+    ) -> PartReceipt:
+        """Upload a part whose bytes are all there (``body``: in memory, or a source that
+        can read any of them again), with its checksum in a header."""
+        ...
 
     def upload_part_stream(
         self,
