@@ -53,6 +53,7 @@ from benchlib import (
     verify_object,
     warm_up,
 )
+from s3stream.filesource import WINDOW as FILE_WINDOW
 
 HOST_ADDR = "10.203.0.1"
 NS_ADDR = "10.203.0.2"
@@ -368,8 +369,9 @@ def run_part(
             part, conc, hwm = PRESETS[preset]
             row["part_size"], row["concurrency"], row["seed_hwm"] = part, conc, hwm
             row["seed_formula_mib"] = (hwm + part * conc) / MiB
-            slots = conc + 1 if case == "stream" else conc
-            row["s3stream_bound_mib"] = part * slots / MiB
+            # streams: the part filling plus those in flight; files: a read window per part
+            held = part * (conc + 1) if case == "stream" else min(part, FILE_WINDOW) * conc
+            row["s3stream_bound_mib"] = held / MiB
         summary.append(row)
     return {
         "size": size,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from s3stream import S3StreamUploader, SourceError, UploadAborted, UploadFailed
-from s3stream.botostore import make_client
+from s3stream.botostore import BotoStore, make_client
 from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from s3stream.progress import Progress
@@ -380,3 +380,33 @@ def test_file_parts_read_from_the_file_signed_or_not(
         assert all(len(p) == 64 and int(p, 16) >= 0 for p in payloads), payloads
     else:
         assert set(payloads) == {"UNSIGNED-PAYLOAD"}
+
+
+def test_a_file_truncated_while_its_part_is_sent_fails_at_once(
+    uploader: S3StreamUploader,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Part 2's checksum is taken, then the file shrinks before its bytes are sent: the
+    read fails inside the HTTP request, which is the file's fault, not the store's: a
+    SourceError at once (no retries), and nothing left in the store."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(3 * PART))
+    attempts: list[int] = []
+    original = BotoStore.upload_part
+
+    def shrink_before_part_2(store: BotoStore, *args: Any, **kwargs: Any) -> Any:
+        attempts.append(args[3])
+        if args[3] == 2:
+            os.truncate(path, PART + MiB // 2)
+        return original(store, *args, **kwargs)
+
+    monkeypatch.setattr(BotoStore, "upload_part", shrink_before_part_2)
+    with pytest.raises(SourceError, match="truncated"):
+        uploader.upload_file(path, bucket, unique_key, part_size=PART, concurrency=1)
+    assert attempts.count(2) == 1
+    assert no_uploads_left(s3client, bucket, unique_key)
+    assert key_absent(s3client, bucket, unique_key)

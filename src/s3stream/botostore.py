@@ -116,6 +116,8 @@ class _PartBody:
         self._size = len(data) if isinstance(data, memoryview) else data.size
         self._pos = 0
         self._on_sent = on_sent
+        self.source_error: Exception | None = None
+        """What reading the source raised (the HTTP stack wraps it into a connection error)."""
 
     def __len__(self) -> int:
         return self._size
@@ -147,7 +149,11 @@ class _PartBody:
             return self._data[self._pos : self._pos + limit]
         if self._pos >= self._size or limit <= 0:
             return memoryview(b"")
-        return self._data.wait_view(self._pos, limit)
+        try:
+            return self._data.wait_view(self._pos, limit)
+        except Exception as exc:
+            self.source_error = exc
+            raise
 
     def _move(self, pos: int) -> None:
         if self._on_sent is not None and pos != self._pos:
@@ -307,18 +313,25 @@ class BotoStore:
         **args: Any,
     ) -> PartReceipt:
         """UploadPart; ``sent_value()`` is the checksum that went with the body, checked
-        against the one the store computed."""
-        response = self._call(
-            "UploadPart",
-            self.client.upload_part,
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=part_number,
-            Body=body,
-            ContentLength=len(body),
-            **args,
-        )
+        against the one the store computed. A body whose source failed (a file that shrank,
+        a client that went away) raises that failure, not the connection error the HTTP
+        stack made of it: it is not the store's, and not worth a retry."""
+        try:
+            response = self._call(
+                "UploadPart",
+                self.client.upload_part,
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=body,
+                ContentLength=len(body),
+                **args,
+            )
+        except Exception as exc:
+            if body.source_error is not None:
+                raise body.source_error from exc
+            raise
         value = sent_value()
         returned = _object_info(response, checksum).checksum
         if value is not None and returned is not None and returned != value:
@@ -346,14 +359,7 @@ class BotoStore:
         def sent_value() -> str | None:
             return None if body.digest is None else encode(checksum, body.digest)
 
-        try:
-            receipt = self._upload_part(
-                bucket, key, upload_id, part_number, body, checksum, sent_value
-            )
-        except Exception as exc:
-            if body.source_error is not None:  # not the store's failure: no retry
-                raise body.source_error from exc
-            raise
+        receipt = self._upload_part(bucket, key, upload_id, part_number, body, checksum, sent_value)
         return replace(receipt, size=source.size)
 
     def complete_multipart_upload(
