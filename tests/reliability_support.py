@@ -26,7 +26,7 @@ import httpx
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
 
 from .faultproxy import Fault, RequestInfo
-from .test_gateway_helpers import free_port, gateway_command, wait_healthy
+from .test_gateway_helpers import free_port, gateway_command, stop_gateway, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
@@ -293,12 +293,7 @@ class GatewayServer:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_gateway(self.proc)
 
     def log(self) -> str:
         try:

@@ -232,6 +232,17 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -
     return False
 
 
+def stop_gateway(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (a clean shutdown), SIGKILL if it has not ended within 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class GatewayProcess:
     """``python -m s3stream.gateway`` on 127.0.0.1 against a store (a real uvicorn process)."""
 
@@ -250,13 +261,7 @@ class GatewayProcess:
         raise RuntimeError("gateway did not come up within 30 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_gateway(self.proc)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
