@@ -6,6 +6,7 @@ import asyncio
 import io
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -135,6 +136,43 @@ def test_leave_parts_on_error_keeps_the_upload() -> None:
         w.finish()
     assert info.value.parts_left and info.value.upload_id in store.uploads
     assert "AbortMultipartUpload" not in store.calls
+
+
+@pytest.mark.parametrize("leave", [True, False])
+def test_a_part_under_way_when_another_fails_finishes_only_if_parts_are_kept(
+    leave: bool,
+) -> None:
+    """Part 2 fails for good while part 1 is under way, and part 1's first attempt then meets
+    a transient error: with the parts kept for a resume, part 1 is retried and kept (the
+    resume starts after it); otherwise it gives up at once, as the upload is aborted anyway."""
+    part2_failed = threading.Event()
+    attempts = {1: 0, 2: 0}
+
+    def hook(name: str, args: dict[str, object]) -> None:
+        if name != "UploadPart":
+            return
+        number = args["part_number"]
+        assert number in attempts
+        attempts[number] += 1
+        if number == 2:
+            part2_failed.set()
+            raise StoreError("denied", code="AccessDenied", status=403)
+        if attempts[1] == 1:
+            assert part2_failed.wait(5)
+            time.sleep(0.05)  # the failure of part 2 is recorded meanwhile
+            raise StoreError("slow", code="SlowDown", status=503, retryable=True)
+
+    store = MemoryStore(hook)
+    w = writer(store, leave_parts_on_error=leave)
+    with pytest.raises(UploadFailed, match="denied") as info:
+        w.write(os.urandom(2 * PART))
+        w.finish()
+    assert attempts == {1: 2 if leave else 1, 2: 1}
+    if leave:
+        upload = store.uploads[info.value.upload_id or ""]
+        assert sorted(upload.parts) == [1]
+    else:
+        assert store.uploads == {}
 
 
 def test_transient_errors_are_retried_from_the_kept_buffer() -> None:

@@ -101,7 +101,7 @@ class MultipartWriter:
             retry=config.retry,
             sleep=sleep,
             rand=rand,
-            should_stop=lambda: self._aborted or self._error is not None,
+            should_stop=self._stopping,
         )
         self.progress = ProgressTracker(
             on_progress,
@@ -417,6 +417,14 @@ class MultipartWriter:
             self._futures.add(future)
         future.add_done_callback(self._forget)
 
+    def _stopping(self) -> bool:
+        """Whether parts should give up: on abort, or on another part's failure, unless the
+        parts are kept for a resume (then a part under way runs to its end, retries and all, so
+        that the resume has as much as possible)."""
+        if self._aborted:
+            return True
+        return self._error is not None and not self.config.leave_parts_on_error
+
     def _forget(self, future: Future[None]) -> None:
         with self._state_lock:
             self._futures.discard(future)
@@ -430,7 +438,7 @@ class MultipartWriter:
     ) -> None:
         view = memoryview(buf)[:length]
         try:
-            if self._error is not None or self._aborted:
+            if self._stopping():
                 return
             assert self.upload_id is not None
             receipt, part_digest = self.calls.put_part(
