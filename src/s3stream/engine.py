@@ -41,6 +41,7 @@ from .errors import (
 from .filesource import WINDOW, FileRange, pread_exact
 from .journal import Journal
 from .parts import MultipartCalls
+from .pipes import enlarge_pipe
 from .progress import ProgressCallback, ProgressTracker
 from .result import UploadResult
 from .resume import PartRecord, ResumeInfo, SourceFingerprint
@@ -239,6 +240,7 @@ class MultipartWriter:
     def write_from(self, reader: Readable) -> None:
         """Read ``reader`` to its end straight into part buffers (``readinto`` when it has one)."""
         readinto = getattr(reader, "readinto", None)
+        enlarge_pipe(reader)
         with self._guarded():
             self._check_open()
             while True:
