@@ -438,13 +438,13 @@ class MultipartWriter:
         length: int,
         source: FileRange | None,
     ) -> None:
-        view = memoryview(buf)[:length]
+        body: memoryview | FileRange = memoryview(buf)[:length] if source is None else source
         try:
             if self._stopping():
                 return
             assert self.upload_id is not None
             receipt, part_digest = self.calls.put_part(
-                self.upload_id, part_number, view if source is None else source, self.progress.sent
+                self.upload_id, part_number, body, self.progress.sent
             )
             self._journal("part_done", self.upload_id, PartRecord.of(receipt))
             with self._state_lock:
@@ -459,7 +459,8 @@ class MultipartWriter:
                     self._error = exc
             self.pool.close()  # wake a writer blocked on back-pressure
         finally:
-            view.release()
+            if isinstance(body, memoryview):
+                body.release()
             self.pool.release(buf)
 
     # ----------------------------------------------------------------- finishing
