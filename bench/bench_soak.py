@@ -55,8 +55,8 @@ from awscrt import checksums as crt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from s3stream.embedded import EmbeddedS3  # noqa: E402
-from s3stream.sizes import format_size, parse_size  # noqa: E402
+from s3stream.embedded.seaweed import EmbeddedS3  # noqa: E402
+from s3stream.limits import format_size, parse_size  # noqa: E402
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -132,7 +132,8 @@ class Gateway:
         command = [
             sys.executable,
             "-m",
-            "s3stream.gateway",
+            "s3stream.cli",
+            "serve",
             "--endpoint-url",
             s3.endpoint_url,
             "--bucket",

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m s3stream.demo "$@"
+exec .venv/bin/python -m s3stream.embedded.demo "$@"

@@ -52,13 +52,12 @@ from s3stream import (
     UploadConfig,
     UploadFailed,
 )
-from s3stream.botostore import BotoStore, make_client
-from s3stream.embedded import EmbeddedS3
+from s3stream.embedded.seaweed import EmbeddedS3
 from s3stream.gateway import MemoryUploadStore, TusSettings, UploadStore
 from s3stream.limits import GiB, MiB
-
-from .conftest import TEST_BUCKET
-from .test_cli_support import (
+from s3stream.store.boto.store import BotoStore, make_client
+from tests.conftest import TEST_BUCKET
+from tests.support.cli import (
     CLI,
     Running,
     cli_env,
@@ -68,7 +67,7 @@ from .test_cli_support import (
     run_cli,
     uploads_for,
 )
-from .test_gateway_helpers import (
+from tests.support.gateway import (
     OCTET,
     TUS,
     Clock,

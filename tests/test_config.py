@@ -6,10 +6,8 @@ import pytest
 
 from s3stream import ConfigError, S3StreamUploader, UploadConfig
 from s3stream.config import auto_preset
-from s3stream.limits import GiB, MiB
-from s3stream.sizes import format_size, parse_size
-
-from .fakes import MemoryStore
+from s3stream.limits import GiB, MiB, format_size, parse_size
+from s3stream.store.memory import MemoryStore
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from s3stream import RetryPolicy, S3StreamUploader, UploadFailed
-from s3stream.botostore import make_client
-from s3stream.embedded import EmbeddedS3
+from s3stream.embedded.seaweed import EmbeddedS3
 from s3stream.limits import MiB
-
-from .faultproxy import Fault, FaultProxy, RequestInfo
+from s3stream.store.boto.store import make_client
+from tests.support.faultproxy import Fault, FaultProxy, RequestInfo
 
 PART = 5 * MiB
 FAST_RETRY = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.2)

@@ -1,8 +1,12 @@
 """s3stream: true streaming uploads into Amazon S3 and S3-compatible stores."""
 
-from .checksums import ChecksumAlgorithm
-from .config import PRESETS, UploadConfig
-from .errors import (
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.config import PRESETS, UploadConfig
+from s3stream.engine.plan import PartPlan, plan_parts
+from s3stream.engine.progress import Progress
+from s3stream.engine.result import UploadResult
+from s3stream.engine.retry import RetryPolicy
+from s3stream.errors import (
     ConfigError,
     NoSuchUpload,
     S3StreamError,
@@ -11,15 +15,11 @@ from .errors import (
     UploadAborted,
     UploadFailed,
 )
-from .journal import Journal
-from .plan import PartPlan, plan_parts
-from .progress import Progress
-from .recovery import IncompleteUpload
-from .result import UploadResult
-from .resume import PartRecord, ResumeInfo, SourceFingerprint
-from .retry import RetryPolicy
-from .session import UploadControl, UploadSession
-from .uploader import S3StreamUploader
+from s3stream.resume.info import PartRecord, ResumeInfo, SourceFingerprint
+from s3stream.resume.journal import Journal
+from s3stream.resume.recovery import IncompleteUpload
+from s3stream.session import UploadControl, UploadSession
+from s3stream.uploader import S3StreamUploader
 
 __all__ = [
     "PRESETS",

@@ -1,6 +1,6 @@
 """Upload settings: presets, per-upload options and their validation.
 
-Memory bound (enforced by :class:`~s3stream.buffers.BufferPool`)::
+Memory bound (enforced by :class:`~s3stream.engine.buffers.BufferPool`)::
 
     buffered bytes <= read_buffer + (concurrency + 1) x part_size
 
@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from .checksums import ChecksumAlgorithm
-from .errors import ConfigError
-from .limits import MAX_KEY_BYTES, MAX_PARTS, MiB
-from .plan import PartPlan, plan_parts, validate_part_size, validate_size
-from .retry import RetryPolicy
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.engine.plan import PartPlan, plan_parts, validate_part_size, validate_size
+from s3stream.engine.retry import RetryPolicy
+from s3stream.errors import ConfigError
+from s3stream.limits import MAX_KEY_BYTES, MAX_PARTS, MiB
 
 PresetName = Literal["auto", "conservative", "balanced", "aggressive"]
 

@@ -13,10 +13,10 @@ import asyncio
 import threading
 from types import TracebackType
 
-from .engine import MultipartWriter
-from .errors import S3StreamError
-from .result import UploadResult
-from .resume import ResumeInfo
+from s3stream.engine.result import UploadResult
+from s3stream.engine.writer import MultipartWriter
+from s3stream.errors import S3StreamError
+from s3stream.resume.info import ResumeInfo
 
 
 class UploadControl:

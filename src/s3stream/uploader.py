@@ -10,13 +10,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from .botostore import BotoStore, make_client
-from .config import UploadConfig, validate_target
-from .engine import MultipartWriter
-from .errors import ConfigError, SourceError
-from .journal import Journal, default_journal_path
-from .progress import ProgressCallback
-from .recovery import (
+from s3stream.config import UploadConfig, validate_target
+from s3stream.engine.progress import ProgressCallback
+from s3stream.engine.result import UploadResult
+from s3stream.engine.writer import MultipartWriter
+from s3stream.errors import ConfigError, SourceError
+from s3stream.resume.info import ResumeInfo, SourceFingerprint
+from s3stream.resume.journal import Journal, default_journal_path
+from s3stream.resume.recovery import (
     IncompleteUpload,
     abort_upload,
     list_incomplete,
@@ -24,10 +25,9 @@ from .recovery import (
     resume_upload,
     send_file,
 )
-from .result import UploadResult
-from .resume import ResumeInfo, SourceFingerprint
-from .session import UploadSession
-from .store import ObjectStore
+from s3stream.session import UploadSession
+from s3stream.store.boto.store import BotoStore, make_client
+from s3stream.store.protocol import ObjectStore
 
 Chunk = bytes | bytearray | memoryview
 StreamSource = Any
@@ -41,7 +41,7 @@ class S3StreamUploader:
     including ``AWS_ENDPOINT_URL_S3``, shared config and credentials files, ``AWS_PROFILE``).
     ``endpoint_url``, ``region`` and ``profile`` override it; ``client`` supplies a ready
     botocore/boto3 S3 client instead (its own retry and checksum settings then apply too);
-    ``store`` any :class:`~s3stream.store.ObjectStore`. ``config`` sets defaults for every
+    ``store`` any :class:`~s3stream.store.protocol.ObjectStore`. ``config`` sets defaults for every
     upload, and each call's keyword options override single fields of it.
     """
 

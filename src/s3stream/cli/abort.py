@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import S3StreamError
-from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
-from .connect import add_connection_options, connect
-from .journaled import find, open_journal
-from .settings import Settings
+from s3stream.cli.common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
+from s3stream.cli.connect import add_connection_options, connect
+from s3stream.cli.journaled import find, open_journal
+from s3stream.cli.settings import Settings
+from s3stream.errors import S3StreamError
 
 DESCRIPTION = """\
 Abort an incomplete multipart upload: the store drops its parts, and the

@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass
 from typing import NoReturn
 
-from ..config import validate_target
-from ..embedded import EmbeddedStoreError
-from ..errors import (
+from s3stream.config import validate_target
+from s3stream.embedded.seaweed import EmbeddedStoreError
+from s3stream.errors import (
     ConfigError,
     S3StreamError,
     SourceError,

@@ -8,10 +8,10 @@ import logging
 import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
-from ..journal import Journal
-from ..uploader import S3StreamUploader
-from .common import UsageError
-from .settings import ENDPOINT_URL, PROFILE, REGION, Settings
+from s3stream.cli.common import UsageError
+from s3stream.cli.settings import ENDPOINT_URL, PROFILE, REGION, Settings
+from s3stream.resume.journal import Journal
+from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import UploadConfig
-from ..result import UploadResult
-from ..uploader import S3StreamUploader
-from .common import (
+from s3stream.cli.common import (
     EXIT_CODES_HELP,
     EXIT_OK,
     HelpFormatter,
@@ -23,11 +20,11 @@ from .common import (
     UsageError,
     parse_s3_url,
 )
-from .connect import add_connection_options, connect
-from .follow import follow_upload
-from .interrupts import Interrupts
-from .progress import LIBRARY_INTERVAL, Reporter, choose_mode, make_reporter, start_info
-from .settings import (
+from s3stream.cli.connect import add_connection_options, connect
+from s3stream.cli.follow import follow_upload
+from s3stream.cli.interrupts import Interrupts
+from s3stream.cli.progress import LIBRARY_INTERVAL, Reporter, choose_mode, make_reporter, start_info
+from s3stream.cli.settings import (
     CHECKSUM,
     CONCURRENCY,
     CONTENT_TYPE,
@@ -42,6 +39,9 @@ from .settings import (
     PRESET,
     Settings,
 )
+from s3stream.config import UploadConfig
+from s3stream.engine.result import UploadResult
+from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
 

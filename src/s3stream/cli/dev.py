@@ -23,10 +23,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ..embedded import EmbeddedS3, EmbeddedStoreError
-from .common import EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError, eprint, parse_s3_url
-from .interrupts import Interrupts
-from .settings import state_home
+from s3stream.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    HelpFormatter,
+    UsageError,
+    eprint,
+    parse_s3_url,
+)
+from s3stream.cli.interrupts import Interrupts
+from s3stream.cli.settings import state_home
+from s3stream.embedded.seaweed import EmbeddedS3, EmbeddedStoreError
 
 STATE_FILE = "s3stream-dev.json"
 DEFAULT_BUCKET = "dev"

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import S3StreamError, SourceError
-from ..limits import MiB
-from ..result import UploadResult
-from ..session import UploadSession
-from ..uploader import S3StreamUploader
-from .common import EXIT_OK, S3Url, UsageError, format_duration
-from .interrupts import Interrupts
-from .progress import Mode, make_reporter, start_info
+from s3stream.cli.common import EXIT_OK, S3Url, UsageError, format_duration
+from s3stream.cli.interrupts import Interrupts
+from s3stream.cli.progress import Mode, make_reporter, start_info
+from s3stream.engine.result import UploadResult
+from s3stream.errors import S3StreamError, SourceError
+from s3stream.limits import MiB
+from s3stream.session import UploadSession
+from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from .common import (
+from s3stream.cli.common import (
     EXIT_CODES_HELP,
     EXIT_OK,
     HelpFormatter,
@@ -15,9 +15,9 @@ from .common import (
     parse_duration,
     parse_s3_url,
 )
-from .connect import add_connection_options, connect
-from .journaled import open_journal
-from .settings import Settings
+from s3stream.cli.connect import add_connection_options, connect
+from s3stream.cli.journaled import open_journal
+from s3stream.cli.settings import Settings
 
 DESCRIPTION = """\
 Abort every incomplete multipart upload in the bucket (under the prefix) that

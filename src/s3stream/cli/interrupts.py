@@ -14,7 +14,7 @@ import signal
 from collections.abc import Callable
 from types import FrameType, TracebackType
 
-from .common import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+from s3stream.cli.common import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
 Handler = Callable[[int, FrameType | None], object] | int | None
 

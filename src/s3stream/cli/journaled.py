@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..journal import Journal, JournalEntry, default_journal_path
-from .common import UsageError
+from s3stream.cli.common import UsageError
+from s3stream.resume.journal import Journal, JournalEntry, default_journal_path
 
 
 def open_journal() -> Journal:

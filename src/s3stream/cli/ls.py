@@ -7,13 +7,19 @@ import datetime as dt
 import json
 from typing import Any
 
-from ..recovery import IncompleteUpload
-from ..sizes import format_size
-from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, format_duration, parse_s3_url
-from .connect import add_connection_options, connect
-from .journaled import open_journal
-from .progress import write_stdout
-from .settings import Settings
+from s3stream.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    HelpFormatter,
+    format_duration,
+    parse_s3_url,
+)
+from s3stream.cli.connect import add_connection_options, connect
+from s3stream.cli.journaled import open_journal
+from s3stream.cli.progress import write_stdout
+from s3stream.cli.settings import Settings
+from s3stream.limits import format_size
+from s3stream.resume.recovery import IncompleteUpload
 
 DESCRIPTION = """\
 List incomplete multipart uploads: those in this machine's journal (which

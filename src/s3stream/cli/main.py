@@ -19,9 +19,15 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-from ..gateway import command as serve
-from . import abort, cp, dev, gc, ls, presign, resume
-from .common import EXIT_CODES_HELP, EXIT_USAGE, PROG, CliParser, HelpFormatter, describe_error
+from s3stream.cli import abort, cp, dev, gc, ls, presign, resume, serve
+from s3stream.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_USAGE,
+    PROG,
+    CliParser,
+    HelpFormatter,
+    describe_error,
+)
 
 COMMANDS: tuple[ModuleType, ...] = (cp, ls, resume, abort, gc, presign, serve, dev)
 """In help order."""

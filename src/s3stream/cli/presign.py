@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Literal
 
-from .common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
-from .connect import add_connection_options, connect
-from .settings import EXPIRES, Settings
+from s3stream.cli.common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageError, parse_s3_url
+from s3stream.cli.connect import add_connection_options, connect
+from s3stream.cli.settings import EXPIRES, Settings
 
 DESCRIPTION = """\
 Print a presigned URL for one object: anyone holding it can GET (download) or

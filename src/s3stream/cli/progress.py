@@ -42,12 +42,12 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
-from ..config import UploadConfig
-from ..errors import S3StreamError
-from ..progress import Progress
-from ..result import UploadResult
-from ..sizes import format_size
-from .common import describe_error, eprint, format_duration
+from s3stream.cli.common import describe_error, eprint, format_duration
+from s3stream.config import UploadConfig
+from s3stream.engine.progress import Progress
+from s3stream.engine.result import UploadResult
+from s3stream.errors import S3StreamError
+from s3stream.limits import format_size
 
 Mode = Literal["bar", "plain", "json", "quiet"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import S3StreamError
-from ..journal import JournalEntry
-from .common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
-from .connect import add_connection_options, connect
-from .interrupts import Interrupts
-from .journaled import find, open_journal
-from .progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
-from .settings import Settings
+from s3stream.cli.common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
+from s3stream.cli.connect import add_connection_options, connect
+from s3stream.cli.interrupts import Interrupts
+from s3stream.cli.journaled import find, open_journal
+from s3stream.cli.progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
+from s3stream.cli.settings import Settings
+from s3stream.errors import S3StreamError
+from s3stream.resume.journal import JournalEntry
 
 DESCRIPTION = """\
 Continue uploads that were interrupted (a crash, kill -9, a reboot, Ctrl-C with

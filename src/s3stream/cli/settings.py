@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ..checksums import ChecksumAlgorithm
-from ..plan import validate_part_size
-from ..sizes import parse_size
-from .common import UsageError, parse_duration
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.cli.common import UsageError, parse_duration
+from s3stream.engine.plan import validate_part_size
+from s3stream.limits import parse_size
 
 T = TypeVar("T")
 

@@ -2,19 +2,19 @@
 
 Layers: :mod:`.handler` (the tus protocol, split by method) talks only to the upload-store
 interface in :mod:`.datastore`; :mod:`.s3store` implements it on the engine's
-:class:`~s3stream.parts.MultipartCalls` with state kept in the bucket, and :mod:`.memory`
+:class:`~s3stream.engine.calls.MultipartCalls` with state kept in the bucket, and :mod:`.memory`
 is the in-memory fake. :mod:`.app` composes the ASGI app, :mod:`.command` the server.
 """
 
-from .app import GatewayOptions, build_app
-from .datastore import Capabilities, UploadStore, capabilities
-from .errors import TusError
-from .hooks import HookEvent, Hooks
-from .memory import MemoryUploadStore
-from .model import NewUpload, Upload
-from .objects import BotoGatewayObjects, GatewayObjects
-from .s3store import S3UploadStore
-from .settings import TusSettings
+from s3stream.gateway.app import GatewayOptions, build_app
+from s3stream.gateway.datastore import Capabilities, UploadStore, capabilities
+from s3stream.gateway.errors import TusError
+from s3stream.gateway.hooks import HookEvent, Hooks
+from s3stream.gateway.memory import MemoryUploadStore
+from s3stream.gateway.model import NewUpload, Upload
+from s3stream.gateway.s3store.store import S3UploadStore
+from s3stream.gateway.settings import TusSettings
+from s3stream.store.objects import BotoGatewayObjects, GatewayObjects
 
 __all__ = [
     "BotoGatewayObjects",

@@ -18,11 +18,11 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse
 
-from .auth import BearerAuth
-from .datastore import ExpirationStore, UploadStore
-from .handler import Context, TusHandler
-from .hooks import Hooks
-from .settings import TusSettings
+from s3stream.gateway.auth import BearerAuth
+from s3stream.gateway.datastore import ExpirationStore, UploadStore
+from s3stream.gateway.handler import Context, TusHandler
+from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.settings import TusSettings
 
 log = logging.getLogger("s3stream.gateway")
 

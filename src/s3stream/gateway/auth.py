@@ -17,8 +17,8 @@ from typing import Any
 
 from starlette.responses import PlainTextResponse
 
-from ..errors import ConfigError
-from .handler.common import OWNER_SCOPE_KEY, TUS_VERSION
+from s3stream.errors import ConfigError
+from s3stream.gateway.handler.common import OWNER_SCOPE_KEY, TUS_VERSION
 
 TOKENS_ENV = "S3STREAM_TOKENS"
 

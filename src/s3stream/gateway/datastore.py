@@ -4,7 +4,7 @@ A store implements the core :class:`UploadStore`; the tus extensions beyond core
 creation are optional capabilities, each a small protocol of its own. The handler asks
 :func:`capabilities` once and advertises (``Tus-Extension``) and serves only what the store
 can do. Two stores implement it: :class:`~s3stream.gateway.memory.MemoryUploadStore` (a fake
-for handler tests and a reference) and :class:`~s3stream.gateway.s3store.S3UploadStore`.
+for handler tests and a reference) and :class:`~s3stream.gateway.s3store.store.S3UploadStore`.
 
 Stores raise :class:`~s3stream.gateway.errors.TusError` for protocol outcomes (404, 409,
 410, 423) and let :class:`~s3stream.errors.StoreError` through for storage failures.
@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from .model import ChunkBody, NewUpload, ProgressFn, Upload
+from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, Upload
 
 
 @runtime_checkable

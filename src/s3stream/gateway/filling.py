@@ -1,7 +1,7 @@
 """A part buffer that a request body fills while a worker thread streams it to the store.
 
 The event loop appends a PATCH body's bytes; the thread sending the part (through
-:meth:`~s3stream.parts.MultipartCalls.put_part_stream`) reads them as they land, so receiving
+:meth:`~s3stream.engine.calls.MultipartCalls.put_part_stream`) reads them as they land, so receiving
 from the client and sending to the store overlap within one part's memory. Every byte stays
 in the buffer until the part is acknowledged, so a failed attempt starts over from it.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import SourceError
-from ..limits import KiB
+from s3stream.errors import SourceError
+from s3stream.limits import KiB
 
 READ_AHEAD = 256 * KiB
 """A reader waits for this many new bytes (or the rest of its request) so sends stay large."""
@@ -23,7 +23,7 @@ class BodyEnded(SourceError):
 
 class FillingPart:
     """``buf[:fill]`` holds the bytes received so far of a part of ``size`` bytes;
-    a :class:`~s3stream.store.PartSource`."""
+    a :class:`~s3stream.store.protocol.PartSource`."""
 
     def __init__(self, buf: bytearray, size: int) -> None:
         self.buf = buf

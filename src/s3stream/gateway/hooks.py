@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from .model import Upload, metadata_value
+from s3stream.gateway.model import Upload, metadata_value
 
 log = logging.getLogger(__name__)
 

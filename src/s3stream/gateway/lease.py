@@ -25,10 +25,10 @@ from typing import Any
 
 import anyio.to_thread
 
-from ..errors import StoreError
-from ..retry import RetryPolicy, call_with_retry
-from .errors import locked
-from .objects import GatewayObjects, is_precondition_failed
+from s3stream.engine.retry import RetryPolicy, call_with_retry
+from s3stream.errors import StoreError
+from s3stream.gateway.errors import locked
+from s3stream.store.objects import GatewayObjects, is_precondition_failed
 
 log = logging.getLogger(__name__)
 

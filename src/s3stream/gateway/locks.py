@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from .errors import locked
+from s3stream.gateway.errors import locked
 
 
 class ProcessLocks:

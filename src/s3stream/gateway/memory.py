@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 
-from .errors import TusError, not_found, offset_mismatch, too_large
-from .locks import ProcessLocks
-from .model import ChunkBody, NewUpload, ProgressFn, Upload
+from s3stream.gateway.errors import TusError, not_found, offset_mismatch, too_large
+from s3stream.gateway.locks import ProcessLocks
+from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, Upload
 
 
 @dataclass

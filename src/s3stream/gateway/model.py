@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errors import bad_request
+from s3stream.gateway.errors import bad_request
 
 Metadata = Mapping[str, str | None]
 """``Upload-Metadata`` pairs: key to base64 value (``None`` when the key has no value)."""

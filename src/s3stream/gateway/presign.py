@@ -30,12 +30,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
-from ..checksums import ChecksumAlgorithm
-from ..errors import S3StreamError, StoreError
-from ..limits import MAX_PARTS
-from ..store import ObjectOptions, ObjectStore, PartReceipt
-from .model import sanitize_filename, with_suffix
-from .objects import GatewayObjects
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.errors import S3StreamError, StoreError
+from s3stream.gateway.model import sanitize_filename, with_suffix
+from s3stream.limits import MAX_PARTS
+from s3stream.store.objects import GatewayObjects
+from s3stream.store.protocol import ObjectOptions, ObjectStore, PartReceipt
 
 log = logging.getLogger(__name__)
 

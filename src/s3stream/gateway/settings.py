@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import ConfigError
-from ..limits import MAX_OBJECT_SIZE
+from s3stream.errors import ConfigError
+from s3stream.limits import MAX_OBJECT_SIZE
 
 Naming = Literal["unique", "exact"]
 

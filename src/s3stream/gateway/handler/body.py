@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from awscrt import checksums as crt
 
-from ..errors import bad_request, checksum_mismatch, too_large
+from s3stream.gateway.errors import bad_request, checksum_mismatch, too_large
 
 Receive = Any  # the ASGI receive callable
 

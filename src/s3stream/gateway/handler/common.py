@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from ...errors import S3StreamError, StoreError
-from ..datastore import Capabilities, UploadStore, capabilities
-from ..errors import TusError, bad_request, gone, not_found
-from ..hooks import Hooks
-from ..model import Upload, format_metadata, sanitize_filename, with_suffix
-from ..settings import TusSettings
+from s3stream.errors import S3StreamError, StoreError
+from s3stream.gateway.datastore import Capabilities, UploadStore, capabilities
+from s3stream.gateway.errors import TusError, bad_request, gone, not_found
+from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.model import Upload, format_metadata, sanitize_filename, with_suffix
+from s3stream.gateway.settings import TusSettings
 
 log = logging.getLogger("s3stream.gateway")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..datastore import TerminationStore
-from ..errors import TusError
-from .common import Context, load_upload, tus_response
+from s3stream.gateway.datastore import TerminationStore
+from s3stream.gateway.errors import TusError
+from s3stream.gateway.handler.common import Context, load_upload, tus_response
 
 
 async def handle_delete(ctx: Context, request: Request, upload_id: str) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .common import Context, load_upload, tus_response, upload_headers
+from s3stream.gateway.handler.common import Context, load_upload, tus_response, upload_headers
 
 
 async def handle_head(ctx: Context, request: Request, upload_id: str) -> Response:

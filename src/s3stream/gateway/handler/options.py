@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from .common import TUS_VERSION, Context, tus_response
+from s3stream.gateway.handler.common import TUS_VERSION, Context, tus_response
 
 
 async def handle_options(ctx: Context) -> Response:

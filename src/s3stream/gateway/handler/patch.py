@@ -7,11 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..datastore import DeferredLengthStore
-from ..errors import TusError, bad_request, offset_mismatch, too_large
-from ..model import Upload
-from .body import ChecksumCheck, RequestBody
-from .common import (
+from s3stream.gateway.datastore import DeferredLengthStore
+from s3stream.gateway.errors import TusError, bad_request, offset_mismatch, too_large
+from s3stream.gateway.handler.body import ChecksumCheck, RequestBody
+from s3stream.gateway.handler.common import (
     OCTET_STREAM,
     Context,
     expiry_header,
@@ -20,6 +19,7 @@ from .common import (
     owner_of,
     tus_response,
 )
+from s3stream.gateway.model import Upload
 
 
 def is_octet_stream(request: Request) -> bool:

@@ -7,11 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..datastore import ConcatenationStore, TerminationStore
-from ..errors import TusError, bad_request, too_large
-from ..model import NewUpload, Upload, metadata_value, parse_metadata
-from .body import ChecksumCheck
-from .common import (
+from s3stream.gateway.datastore import ConcatenationStore, TerminationStore
+from s3stream.gateway.errors import TusError, bad_request, too_large
+from s3stream.gateway.handler.body import ChecksumCheck
+from s3stream.gateway.handler.common import (
     Context,
     expiry_header,
     header_int,
@@ -22,7 +21,8 @@ from .common import (
     tus_response,
     upload_url,
 )
-from .patch import has_body, is_octet_stream, write_chunk
+from s3stream.gateway.handler.patch import has_body, is_octet_stream, write_chunk
+from s3stream.gateway.model import NewUpload, Upload, metadata_value, parse_metadata
 
 
 async def handle_post(ctx: Context, request: Request, receive: Any) -> Response:

@@ -11,13 +11,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import TusError
-from .common import TUS_VERSION, Context, error_response
-from .delete import handle_delete
-from .head import handle_head
-from .options import handle_options
-from .patch import handle_patch
-from .post import handle_post
+from s3stream.gateway.errors import TusError
+from s3stream.gateway.handler.common import TUS_VERSION, Context, error_response
+from s3stream.gateway.handler.delete import handle_delete
+from s3stream.gateway.handler.head import handle_head
+from s3stream.gateway.handler.options import handle_options
+from s3stream.gateway.handler.patch import handle_patch
+from s3stream.gateway.handler.post import handle_post
 
 _COLLECTION_METHODS = "OPTIONS, POST"
 _UPLOAD_METHODS = "OPTIONS, HEAD, PATCH, DELETE"

@@ -1,0 +1,152 @@
+"""``ResumeInfo``: everything needed to continue a multipart upload later, anywhere.
+
+Versioned and JSON-serialisable; the journal stores it, ``pause()`` returns it, and
+``S3StreamUploader.resume`` takes it. The server stays the truth: on resume the recorded
+parts are reconciled with ListParts, and a file's bytes are re-checked against the recorded
+part checksums before anything is completed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from s3stream.checksums import ChecksumAlgorithm, PartDigest, decode
+from s3stream.engine.plan import PartPlan
+from s3stream.errors import ConfigError
+from s3stream.store.protocol import PartReceipt
+
+FORMAT_VERSION = 1
+SAMPLE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFingerprint:
+    """What identifies the source: for files, path, size, mtime and a content sample."""
+
+    kind: Literal["file", "stream"]
+    path: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    sample: str | None = None
+    """SHA-256 of the first and last 64 KiB of a file."""
+
+    @classmethod
+    def of_file(cls, path: str | os.PathLike[str], fd: int) -> SourceFingerprint:
+        st = os.fstat(fd)
+        return cls(
+            "file", os.path.abspath(path), st.st_size, st.st_mtime_ns, _sample(fd, st.st_size)
+        )
+
+    def differences(self, fd: int) -> list[str]:
+        """What changed in the file open at ``fd`` since this fingerprint was taken."""
+        st = os.fstat(fd)
+        changed = []
+        if st.st_size != self.size:
+            changed.append(f"size {self.size} -> {st.st_size}")
+        if st.st_mtime_ns != self.mtime_ns:
+            changed.append("modification time")
+        if self.sample is not None and _sample(fd, st.st_size) != self.sample:
+            changed.append("content")
+        return changed
+
+
+def _sample(fd: int, size: int) -> str:
+    h = hashlib.sha256(os.pread(fd, SAMPLE_BYTES, 0))
+    if size > SAMPLE_BYTES:
+        h.update(os.pread(fd, SAMPLE_BYTES, max(SAMPLE_BYTES, size - SAMPLE_BYTES)))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    number: int
+    size: int
+    etag: str
+    checksum: str | None = None
+
+    @classmethod
+    def of(cls, receipt: PartReceipt) -> PartRecord:
+        return cls(receipt.part_number, receipt.size, receipt.etag, receipt.checksum)
+
+    def receipt(self) -> PartReceipt:
+        return PartReceipt(self.number, self.etag, self.size, self.checksum)
+
+    def digest(self, algorithm: ChecksumAlgorithm) -> PartDigest | None:
+        if algorithm is ChecksumAlgorithm.NONE or self.checksum is None:
+            return None
+        return decode(algorithm, self.checksum, self.size)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeInfo:
+    bucket: str
+    key: str
+    upload_id: str
+    part_size: int
+    """The first part size of the plan (later parts of an unknown length grow from it)."""
+    size: int | None
+    max_parts: int
+    growing: bool
+    checksum_algorithm: str
+    parts: tuple[PartRecord, ...] = ()
+    source: SourceFingerprint | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    no_clobber: bool = False
+    concurrency: int = 4
+    endpoint_url: str | None = None
+    """The store the upload lives in (``None``: AWS's default endpoint or unknown)."""
+    timestamp: str = ""
+    version: int = FORMAT_VERSION
+
+    @property
+    def plan(self) -> PartPlan:
+        return PartPlan(self.part_size, self.size, self.max_parts, self.growing)
+
+    @property
+    def algorithm(self) -> ChecksumAlgorithm:
+        return ChecksumAlgorithm.parse(self.checksum_algorithm)
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return sum(p.size for p in self.parts)
+
+    @property
+    def resume_offset(self) -> int:
+        """Where a replaying producer must start: the end of the unbroken run of parts 1..k."""
+        done = {p.number for p in self.parts}
+        k = 0
+        while k + 1 in done:
+            k += 1
+        return self.plan.offset(k + 1)
+
+    def with_parts(self, parts: tuple[PartRecord, ...]) -> ResumeInfo:
+        return replace(self, parts=tuple(sorted(parts, key=lambda p: p.number)), timestamp=now())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ResumeInfo:
+        try:
+            data: dict[str, Any] = json.loads(text)
+            if data.get("version") != FORMAT_VERSION:
+                raise ConfigError(
+                    f"resume info version {data.get('version')} is not supported "
+                    f"(this s3stream reads version {FORMAT_VERSION}): upgrade s3stream"
+                )
+            data["parts"] = tuple(PartRecord(**p) for p in data.get("parts", ()))
+            if data.get("source") is not None:
+                data["source"] = SourceFingerprint(**data["source"])
+            return cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"invalid resume info: {exc}") from None
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
