@@ -48,9 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from s3stream import S3StreamUploader  # noqa: E402
-from s3stream.embedded.seaweed import EmbeddedS3  # noqa: E402
+from s3stream.embedded import EmbeddedS3  # noqa: E402
 from s3stream.limits import format_size, parse_size  # noqa: E402
-from s3stream.store.boto.store import make_client  # noqa: E402
+from s3stream.store.boto import make_client  # noqa: E402
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -45,7 +45,7 @@ SIZES = (64 * MiB, GiB, 4 * GiB, 16 * GiB)
 def run_part(
     sizes: Sequence[int], *, runs: int, pause: float, options: Sequence[str] = ()
 ) -> dict[str, Any]:
-    from s3stream.embedded.seaweed import EmbeddedS3
+    from s3stream.embedded import EmbeddedS3
 
     samples: list[dict[str, Any]] = []
     for run in range(runs):

@@ -1,6 +1,6 @@
 """Part 2 of the benchmark: the seed's preset table on an emulated 1 Gbps, 20 ms link.
 
-The store (SeaweedFS ``weed mini`` with the flags ``s3stream.embedded.seaweed`` builds) runs in a
+The store (SeaweedFS ``weed mini`` with the flags ``s3stream.embedded`` builds) runs in a
 network namespace of its own, reached over a veth pair (10.203.0.1/30 on this side, .2 in the
 namespace) whose both ends are shaped to 1 Gbit/s with ``tc tbf`` (this kernel has no
 ``netem``). A delaying TCP relay (``delay_relay.py``, 10 ms each way) on 127.0.0.1 sits in
@@ -133,7 +133,8 @@ class EmulatedLink:
 
     def _store(self) -> None:
         """weed mini in the namespace, with the flags EmbeddedS3 builds, on NS_ADDR."""
-        from s3stream.embedded.seaweed import EmbeddedS3, _scrubbed_environ
+        from s3stream.embedded import EmbeddedS3
+        from s3stream.embedded.process import scrubbed_environ
 
         data = self.workdir / "link-store"
         template = EmbeddedS3(
@@ -159,7 +160,7 @@ class EmulatedLink:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=data,
-                env=_scrubbed_environ(),
+                env=scrubbed_environ(),
                 start_new_session=True,
             )
         deadline = time.monotonic() + 90

@@ -218,7 +218,7 @@ def run_job(
 @contextlib.contextmanager
 def embedded_store(directory: Path) -> Iterator[Store]:
     """A fresh embedded SeaweedFS in ``directory``, warmed up; removed afterwards."""
-    from s3stream.embedded.seaweed import EmbeddedS3
+    from s3stream.embedded import EmbeddedS3
 
     try:
         with EmbeddedS3(data_dir=directory, buckets=[BUCKET]) as s3:

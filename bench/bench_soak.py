@@ -55,7 +55,7 @@ from awscrt import checksums as crt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from s3stream.embedded.seaweed import EmbeddedS3  # noqa: E402
+from s3stream.embedded import EmbeddedS3  # noqa: E402
 from s3stream.limits import format_size, parse_size  # noqa: E402
 
 KiB = 1024

@@ -295,7 +295,7 @@ def render(
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    from s3stream.embedded.seaweed import EmbeddedS3, find_weed_binary
+    from s3stream.embedded import EmbeddedS3, find_weed_binary
 
     weed = find_weed_binary()
     weed_version = subprocess.run(

@@ -306,7 +306,7 @@ def verify_object(client: Any, key: str, size: int, sha256: str | None = None) -
 
 
 def weed_version() -> str:
-    from s3stream.embedded.seaweed import find_weed_binary
+    from s3stream.embedded import find_weed_binary
 
     out = subprocess.run(
         [find_weed_binary(), "version"], capture_output=True, text=True, timeout=30

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 
 TEST_BUCKET = "test"
 

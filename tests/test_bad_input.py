@@ -52,10 +52,10 @@ from s3stream import (
     UploadConfig,
     UploadFailed,
 )
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import MemoryUploadStore, TusSettings, UploadStore
 from s3stream.limits import GiB, MiB
-from s3stream.store.boto.store import BotoStore, make_client
+from s3stream.store.boto import BotoStore, make_client
 from tests.conftest import TEST_BUCKET
 from tests.support.cli import (
     CLI,

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from s3stream import RetryPolicy, S3StreamUploader, UploadFailed
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
-from s3stream.store.boto.store import make_client
+from s3stream.store.boto import make_client
 from tests.support.faultproxy import Fault, FaultProxy, RequestInfo
 
 PART = 5 * MiB

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from s3stream import S3StreamUploader
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.engine.files import WINDOW
 from s3stream.limits import MiB
 

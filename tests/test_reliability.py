@@ -27,13 +27,12 @@ from tusclient import client as tus_client
 from tusclient.uploader.uploader import Uploader as TusUploader
 
 from s3stream import RetryPolicy, S3StreamUploader, UploadFailed
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.engine.progress import Progress
 from s3stream.gateway.model import NewUpload
 from s3stream.gateway.s3store.store import S3UploadStore
 from s3stream.limits import MiB
-from s3stream.store.boto.store import BotoStore, make_client
-from s3stream.store.objects import BotoGatewayObjects
+from s3stream.store.boto import BotoObjects, BotoStore, make_client
 from tests.support.faultproxy import Fault, FaultProxy, RequestInfo
 from tests.support.gateway import Clock, TestClient, Tus, app_factory
 from tests.support.reliability import (
@@ -252,7 +251,7 @@ def s3_upload_store(url: str, server: EmbeddedS3, bucket: str, **kwargs: Any) ->
     """The gateway's upload store, in process, talking to the store at ``url``."""
     store = BotoStore(client_via(url, server, read_timeout=10.0))
     kwargs.setdefault("part_size", PART)
-    return S3UploadStore(store, BotoGatewayObjects(store), bucket, **kwargs)
+    return S3UploadStore(store, BotoObjects(store.client), bucket, **kwargs)
 
 
 def tuspy_upload(endpoint: str, path: Path, url: str, chunk: int, retries: int = 40) -> TusUploader:
@@ -276,7 +275,7 @@ def assert_gateway_upload_clean(
     """The upload is finished and byte-identical; no lease is left, and every multipart upload
     under the prefix belongs to an unfinished upload's state (a client may abandon an upload
     and create another: the expiration sweeper then aborts it), so none is an orphan. Returns
-    the staged-chunk objects no state refers to (see the leak test below)."""
+    the staged-chunk objects no state refers to."""
     upload = upload_of(url)
     state = gateway_state(check, bucket, prefix, upload)
     assert state["finished"] and state["offset"] == len(data) and state["staged"] is None
@@ -318,8 +317,7 @@ def test_gateway_uploads_survive_seeded_random_faults(
     """``s3stream serve`` with the fault proxy as its store: every store request it makes (state,
     leases, staged chunks, parts, completion) may meet a fault. The tus client retries; the
     upload must end byte-identical (or fail cleanly and then resume), with no lease, orphaned
-    multipart upload or stray object left (staged chunks a failed state write leaves behind
-    are the known leak of the xfail test below, so they are only reported here)."""
+    multipart upload, staged chunk or stray object left."""
     prefix = f"{unique_key}/"
     faults = RandomFaults(
         seed,
@@ -372,9 +370,10 @@ def test_gateway_uploads_survive_seeded_random_faults(
             tuspy_upload(endpoint, path, url, chunk=8 * MiB).upload()
         faults.enabled = False
         leaked = assert_gateway_upload_clean(check, bucket, prefix, url, data)
+    assert leaked == []
     assert watcher.wrong == [] and len(watcher.seen) == 1
     assert faults.kinds_injected() == set(faults.kinds), faults.injected
-    print(f"{client}: {len(faults.injected)} faults, failure={failure}, leaked={leaked}")
+    print(f"{client}: {len(faults.injected)} faults, failure={failure}")
 
 
 def is_state_write(request: RequestInfo) -> bool:

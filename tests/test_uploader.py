@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from s3stream import S3StreamUploader, SourceError, UploadAborted, UploadFailed
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.engine.progress import Progress
 from s3stream.limits import MiB
-from s3stream.store.boto.store import BotoStore, make_client
+from s3stream.store.boto import BotoStore, make_client
 
 PART = 5 * MiB
 SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17]

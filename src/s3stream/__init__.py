@@ -7,29 +7,36 @@ from s3stream.engine.progress import Progress
 from s3stream.engine.result import UploadResult
 from s3stream.engine.retry import RetryPolicy
 from s3stream.errors import (
+    AlreadyExists,
     ConfigError,
     NoSuchUpload,
+    NotFound,
+    PreconditionFailed,
     S3StreamError,
     SourceError,
     StoreError,
     UploadAborted,
     UploadFailed,
 )
-from s3stream.resume.info import PartRecord, ResumeInfo, SourceFingerprint
+from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal
 from s3stream.resume.recovery import IncompleteUpload
 from s3stream.session import UploadControl, UploadSession
+from s3stream.store.types import PartRecord
 from s3stream.uploader import S3StreamUploader
 
 __all__ = [
     "PRESETS",
+    "AlreadyExists",
     "ChecksumAlgorithm",
     "ConfigError",
     "IncompleteUpload",
     "Journal",
     "NoSuchUpload",
+    "NotFound",
     "PartPlan",
     "PartRecord",
+    "PreconditionFailed",
     "Progress",
     "ResumeInfo",
     "RetryPolicy",

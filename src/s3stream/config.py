@@ -43,7 +43,7 @@ UNKNOWN_LENGTH_PRESET = Preset(16 * MiB, 4)
 
 
 def auto_preset(size: int | None) -> Preset:
-    """``auto``: the seed's table by size (below 50 MB, below 500 MB, larger)."""
+    """``auto``: conservative below 50 MB, balanced below 500 MB, aggressive above."""
     if size is None:
         return UNKNOWN_LENGTH_PRESET
     if size < 50_000_000:

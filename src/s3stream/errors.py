@@ -6,7 +6,10 @@
     ├── ConfigError        bad arguments or configuration, raised before any request
     ├── SourceError        the data source misbehaved (short, long, unreadable, changed)
     ├── StoreError         a failed store call, translated from botocore at the store boundary
-    │   └── NoSuchUpload   the multipart upload is gone (aborted or completed elsewhere)
+    │   ├── NotFound            no such object (or a conditional delete found none)
+    │   │   └── NoSuchUpload    the multipart upload is gone (aborted or completed elsewhere)
+    │   ├── PreconditionFailed  a write on condition of one version (If-Match) found another
+    │   └── AlreadyExists       a create-only write (If-None-Match: *) found the key taken
     ├── UploadFailed       an upload could not be completed (``__cause__`` says why)
     └── UploadAborted      the upload was aborted on request
 
@@ -63,8 +66,20 @@ class StoreError(S3StreamError):
         self.operation = operation
 
 
-class NoSuchUpload(StoreError):
+class NotFound(StoreError):
+    """The object does not exist (a 404 for a key)."""
+
+
+class NoSuchUpload(NotFound):
     """The multipart upload does not exist (any more)."""
+
+
+class PreconditionFailed(StoreError):
+    """A write or delete on condition of one version (``If-Match``) found another."""
+
+
+class AlreadyExists(StoreError):
+    """A create-only write (``If-None-Match: *``) found an object under the key."""
 
 
 class UploadFailed(S3StreamError):

@@ -1,6 +1,7 @@
 """Push sessions: the producer hands over chunks (``write``), then ``finish`` or ``abort``.
 
-This is the seed's startIPCUpload / writeChunk / finishUpload, on the engine. ``write``
+A producer that pushes (an IPC channel, a recorder's callback) opens a session, writes
+chunks as they come and finishes; the engine does the rest. ``write``
 blocks while the buffer budget is full, so a fast producer is slowed to the upload's pace
 instead of filling memory. The async twins drive the same engine: ``awrite`` copies inline
 when the chunk fits in the part being filled and only hands off to a thread when it would

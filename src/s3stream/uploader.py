@@ -8,27 +8,23 @@ import mimetypes
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from s3stream.config import UploadConfig, validate_target
+from s3stream.engine.filewriter import FileWriter, open_regular_file
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
+from s3stream.engine.retry import RetryPolicy
 from s3stream.engine.writer import MultipartWriter
 from s3stream.errors import ConfigError, SourceError
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal, default_journal_path
-from s3stream.resume.recovery import (
-    IncompleteUpload,
-    abort_upload,
-    list_incomplete,
-    open_regular_file,
-    resume_upload,
-    send_file,
-)
+from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadSession
-from s3stream.store.boto.store import BotoStore, make_client
+from s3stream.store.boto import BotoStore, make_client
 from s3stream.store.protocol import ObjectStore
 
+W = TypeVar("W", bound=MultipartWriter)
 Chunk = bytes | bytearray | memoryview
 StreamSource = Any
 """A binary file object, an iterable of bytes-like chunks, or an async iterable of them."""
@@ -86,6 +82,7 @@ class S3StreamUploader:
 
     def _writer(
         self,
+        kind: type[W],
         bucket: str,
         key: str,
         size: int | None,
@@ -94,11 +91,11 @@ class S3StreamUploader:
         *,
         source: SourceFingerprint | None = None,
         resume: ResumeInfo | None = None,
-    ) -> MultipartWriter:
+    ) -> W:
         validate_target(bucket, key)
         control = options.pop("control", None)
         config = self.config.with_options(**options)
-        writer = MultipartWriter(
+        writer = kind(
             self.store,
             bucket,
             key,
@@ -138,13 +135,13 @@ class S3StreamUploader:
                 options["content_type"] = mimetypes.guess_type(path.name)[0]
             if fingerprint.size == 0:
                 # Empty, or a file whose size says nothing (/proc, /sys): read it to its end.
-                writer = self._writer(bucket, key, None, on_progress, options)
+                writer = self._writer(MultipartWriter, bucket, key, None, on_progress, options)
                 with open(fd, "rb", buffering=0, closefd=False) as stream:
                     return writer.consume(stream)
-            writer = self._writer(
-                bucket, key, fingerprint.size, on_progress, options, source=fingerprint
+            file_writer = self._writer(
+                FileWriter, bucket, key, fingerprint.size, on_progress, options, source=fingerprint
             )
-            return send_file(writer, fd, fingerprint)
+            return file_writer.upload(fd, fingerprint)
         finally:
             os.close(fd)
 
@@ -177,7 +174,8 @@ class S3StreamUploader:
                 "upload_stream was given an async iterable inside a running event loop: "
                 "use `await uploader.aupload_stream(...)`"
             )
-        return self._writer(bucket, key, size, on_progress, options).consume(source)
+        writer = self._writer(MultipartWriter, bucket, key, size, on_progress, options)
+        return writer.consume(source)
 
     async def aupload_stream(
         self,
@@ -210,12 +208,15 @@ class S3StreamUploader:
         **options: Any,
     ) -> UploadSession:
         """Start a push session: ``write(chunk)`` ... ``finish()`` (or ``abort()``)."""
-        return UploadSession(self._writer(bucket, key, size, on_progress, options))
+        return UploadSession(self._writer(MultipartWriter, bucket, key, size, on_progress, options))
+
+    def _recovery(self, retry: RetryPolicy | None = None) -> Recovery:
+        return Recovery(self.store, self.journal, retry or self.config.retry, self._writer)
 
     def resume(
         self,
         upload: ResumeInfo | str,
-        source: StreamSource | str | os.PathLike[str] | None = None,
+        source: ResumeSource | None = None,
         on_progress: ProgressCallback | None = None,
         **options: Any,
     ) -> UploadResult:
@@ -228,20 +229,20 @@ class S3StreamUploader:
         changed file raises :class:`SourceError` with nothing completed. A stream source must
         replay from ``info.resume_offset``.
         """
-        return resume_upload(self, upload, source, on_progress, options)
+        return self._recovery(options.get("retry")).resume(upload, source, on_progress, options)
 
     def list_incomplete(
         self, bucket: str, prefix: str = "", older_than: dt.timedelta | None = None
     ) -> list[IncompleteUpload]:
         """Incomplete multipart uploads on the server (journaled or not), oldest first."""
-        return list_incomplete(self, bucket, prefix, older_than)
+        return self._recovery().list_incomplete(bucket, prefix, older_than)
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> bool:
         """Abort one multipart upload on the server and mark it in the journal.
 
         Returns False when the server had no such upload (completed, aborted, or never).
         """
-        return abort_upload(self, bucket, key, upload_id)
+        return self._recovery().abort(bucket, key, upload_id)
 
     def gc(self, bucket: str, older_than: dt.timedelta, prefix: str = "") -> list[IncompleteUpload]:
         """Abort every incomplete multipart upload older than ``older_than``; returns them."""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from tests.support.cli import (
     CLI,

@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from tests.support.cli import cli_env, fetch, run_cli
 
 

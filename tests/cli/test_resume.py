@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from tests.support.cli import CLI, cli_env, error_line, events, fetch, run_cli, uploads_for
 

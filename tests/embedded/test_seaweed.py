@@ -11,7 +11,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from s3stream.embedded.seaweed import EmbeddedS3, EmbeddedStoreError, find_weed_binary
+from s3stream.embedded import EmbeddedS3, EmbeddedStoreError, find_weed_binary
 
 LISTEN = "0A"  # TCP state code in /proc/net/tcp*
 

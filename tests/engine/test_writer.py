@@ -25,7 +25,7 @@ from s3stream.engine.progress import Progress
 from s3stream.engine.writer import MultipartWriter
 from s3stream.limits import MiB
 from s3stream.store.memory import MemoryStore
-from s3stream.store.protocol import ObjectInfo, PartReceipt
+from s3stream.store.types import OVERWRITE, ObjectInfo, PartRecord, PutMode
 
 PART = 5 * MiB
 
@@ -159,7 +159,9 @@ def test_a_part_under_way_when_another_fails_finishes_only_if_parts_are_kept(
         if attempts[1] == 1:
             assert part2_failed.wait(5)
             deadline = time.monotonic() + 5
-            while w._error is None:  # part 1 decides on its retry once part 2's failure is in
+            while (
+                w.scheduler.error is None
+            ):  # part 1 decides on its retry once part 2's failure is in
                 assert time.monotonic() < deadline
                 time.sleep(0.001)
             raise StoreError("slow", code="SlowDown", status=503, retryable=True)
@@ -205,11 +207,11 @@ class LostCompleteReply(MemoryStore):
         bucket: str,
         key: str,
         upload_id: str,
-        parts: Sequence[PartReceipt],
+        parts: Sequence[PartRecord],
         *,
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,
-        if_none_match: bool = False,
+        mode: PutMode = OVERWRITE,
     ) -> ObjectInfo:
         info = super().complete_multipart_upload(
             bucket,
@@ -218,7 +220,7 @@ class LostCompleteReply(MemoryStore):
             parts,
             checksum=checksum,
             checksum_value=checksum_value,
-            if_none_match=if_none_match,
+            mode=mode,
         )
         if self.calls.count("CompleteMultipartUpload") == 1:
             raise StoreError("reset", code="ConnectionClosedError", retryable=True)
@@ -232,7 +234,7 @@ def test_a_completion_whose_reply_was_lost_is_recognised() -> None:
     w.write(data)
     result = w.finish()
     assert store.data("b", "k") == data
-    assert result.checksum == store.objects[("b", "k")][1].checksum
+    assert result.checksum == store.objects[("b", "k")].info.checksum
     assert "HeadObject" in store.calls
 
 
@@ -243,7 +245,7 @@ class GatedStore(MemoryStore):
         super().__init__()
         self.gate = threading.Event()
 
-    def upload_part(self, *args: object, **kwargs: object) -> PartReceipt:
+    def upload_part(self, *args: object, **kwargs: object) -> PartRecord:
         assert self.gate.wait(10)
         return super().upload_part(*args, **kwargs)  # type: ignore[arg-type]
 

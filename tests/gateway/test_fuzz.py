@@ -38,7 +38,7 @@ from awscrt import checksums as crt
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import (
     GatewayOptions,
     MemoryUploadStore,
@@ -49,8 +49,7 @@ from s3stream.gateway import (
 )
 from s3stream.gateway.auth import owner_id
 from s3stream.limits import MiB
-from s3stream.store.boto.store import BotoStore, make_client
-from s3stream.store.objects import BotoGatewayObjects
+from s3stream.store.boto import BotoObjects, BotoStore, make_client
 from tests.support.gateway import Clock
 
 TOKEN_A = "fuzz-token-aaaaaaaaaaaaaaaa"
@@ -783,7 +782,7 @@ def test_fuzzed_request_sequences_s3_store(
     prefix = f"{unique_key}/{next(_s3_counter)}/"
     store = S3UploadStore(
         boto_store,
-        BotoGatewayObjects(boto_store),
+        BotoObjects(boto_store.client),
         bucket,
         key_prefix=prefix,
         part_size=5 * MiB,

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from tests.support.gateway import TUS, GatewayProcess, free_port, upload_id
 from tests.support.paths import ROOT

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from awscrt import checksums as crt
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import HookEvent, Hooks, MemoryUploadStore, TusSettings
 from s3stream.limits import MiB
 from tests.support.gateway import (

@@ -34,7 +34,7 @@ import pytest
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from s3stream.cli import serve as command
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.gateway.timeouts import HeadTimeoutProtocol, head_timeout_protocol
 from tests.conftest import TEST_BUCKET
 from tests.support.gateway import TUS, GatewayProcess, Tus, metadata, upload_id

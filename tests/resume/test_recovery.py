@@ -24,7 +24,7 @@ from s3stream import (
     UploadControl,
     UploadFailed,
 )
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.engine.progress import Progress
 from s3stream.limits import MiB
 

@@ -18,13 +18,12 @@ from typing import Any
 
 import httpx
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, Hooks, TusSettings, UploadStore, build_app
 from s3stream.gateway.model import Upload
 from s3stream.gateway.s3store.store import S3UploadStore
 from s3stream.limits import MiB
-from s3stream.store.boto.store import BotoStore, make_client
-from s3stream.store.objects import BotoGatewayObjects
+from s3stream.store.boto import BotoObjects, BotoStore, make_client
 
 with warnings.catch_warnings():  # starlette suggests httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -184,7 +183,7 @@ def make_s3_store(
     )
     store = BotoStore(client)
     kwargs.setdefault("part_size", 5 * MiB)
-    return S3UploadStore(store, BotoGatewayObjects(store), bucket, **kwargs)
+    return S3UploadStore(store, BotoObjects(store.client), bucket, **kwargs)
 
 
 def run(coro: Any) -> Any:

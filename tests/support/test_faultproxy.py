@@ -17,7 +17,7 @@ from botocore.exceptions import (
 )
 from botocore.handlers import add_expect_header
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from tests.support.faultproxy import Fault, FaultProxy, RequestInfo, every_nth, first_k_matching
 
 MiB = 1024 * 1024

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from s3stream.config import validate_target
-from s3stream.embedded.seaweed import EmbeddedStoreError
+from s3stream.embedded.process import EmbeddedStoreError
 from s3stream.errors import (
+    AlreadyExists,
     ConfigError,
     S3StreamError,
     SourceError,
@@ -170,7 +171,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return _one_line(str(exc)), EXIT_USAGE
     if isinstance(exc, UploadFailed | SourceError | StoreError):
         store = _store_cause(exc)
-        if store is not None and store.code == "PreconditionFailed":
+        if isinstance(store, AlreadyExists):
             where = f"s3://{exc.bucket}/{exc.key}" if exc.bucket else "the key"
             return (
                 f"{where} already exists and --no-clobber is set: nothing was overwritten "

@@ -33,7 +33,7 @@ from s3stream.cli.common import (
 )
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.settings import state_home
-from s3stream.embedded.seaweed import EmbeddedS3, EmbeddedStoreError
+from s3stream.embedded import EmbeddedS3, EmbeddedStoreError
 
 STATE_FILE = "s3stream-dev.json"
 DEFAULT_BUCKET = "dev"

@@ -37,10 +37,6 @@ class Interrupts:
         self._previous: dict[int, Handler] = {}
 
     @property
-    def finish_requested(self) -> bool:
-        return self.count > 0
-
-    @property
     def terminated(self) -> bool:
         return self.signum == signal.SIGTERM
 

@@ -25,13 +25,13 @@ from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
 from s3stream.gateway.presign import PresignAPI, Presigner
-from s3stream.gateway.s3store.store import S3UploadStore
+from s3stream.gateway.s3store import S3UploadStore
 from s3stream.gateway.settings import TusSettings
+from s3stream.gateway.threads import DEFAULT_THREADS, StoreThreads
 from s3stream.gateway.timeouts import DEFAULT_HEADER_TIMEOUT, head_timeout_protocol
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
-from s3stream.store.boto.store import BotoStore, make_client
-from s3stream.store.objects import BotoGatewayObjects
+from s3stream.store.boto import BotoObjects, BotoStore, make_client
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -106,6 +106,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "(%(default)s)",
     )
     s3.add_argument("--checksum", default="crc64nvme", help="S3 checksum (%(default)s)")
+    s3.add_argument(
+        "--store-threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="threads for store calls, shared by all requests; a part streamed while its "
+        "request arrives holds one, so keep it above --max-buffers (%(default)s)",
+    )
     s3.add_argument(
         "--lease-ttl",
         type=float,
@@ -183,7 +190,7 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
         )
         yield _Backend(BotoStore(client), args.endpoint_url)
         return
-    from s3stream.embedded.seaweed import EmbeddedS3
+    from s3stream.embedded import EmbeddedS3
 
     os.makedirs(args.data_dir, exist_ok=True)
     server = EmbeddedS3(
@@ -239,7 +246,13 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         max_uploads_per_owner=args.max_uploads_per_token,
         trust_forwarded=args.trust_forwarded,
     )
-    objects = BotoGatewayObjects(store)
+    if args.store_threads <= args.max_buffers:
+        raise ConfigError(
+            f"--store-threads {args.store_threads} must exceed --max-buffers "
+            f"{args.max_buffers}: each streamed part holds a thread"
+        )
+    objects = BotoObjects(store.client)
+    threads = StoreThreads(args.store_threads)
     upload_store = S3UploadStore(
         store,
         objects,
@@ -251,11 +264,12 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         checksum=args.checksum,
         no_clobber=args.no_clobber,
         lease_ttl=args.lease_ttl,
+        threads=threads,
     )
     presign = None
     if not args.no_presign:
         presign = PresignAPI(
-            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires)
+            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires), threads
         )
     options = GatewayOptions(
         tokens=tokens,

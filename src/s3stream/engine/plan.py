@@ -4,11 +4,11 @@ A known size gets one part size, grown just enough to fit within ``max_parts``.
 
 An unknown length gets a *growing* schedule: the first ``max_parts / 10`` parts have the
 configured size, and every following tenth of the part budget doubles it, up to the 5 GiB
-part maximum. With 16 MiB first parts and 10,000 parts a stream can reach 12.9 TiB (with
-64 MiB, 23 TiB), where a constant part size caps it at ``part_size x 10,000`` (today's tools:
-48 to 488 GiB). Growth starts late (after 16 GiB with 16 MiB parts), so memory stays flat for
-all but the largest streams; ``equal_parts`` (for stores such as Cloudflare R2 that require
-equal part sizes) turns growth off.
+part maximum. With 16 MiB first parts and 10,000 parts a stream can reach 12.68 TiB (with
+64 MiB, 22.4 TiB), where a constant part size caps it at ``part_size x 10,000`` (48 GiB with
+5 MiB parts, 488 GiB with 50 MiB). Growth starts after 1,000 parts (15.6 GiB with 16 MiB
+parts); ``equal_parts`` (for stores such as Cloudflare R2 that require equal part sizes)
+turns growth off.
 """
 
 from __future__ import annotations
@@ -73,13 +73,6 @@ class PartPlan:
         if self.size is None:
             return None
         return max(1, -(-self.size // self.first_part_size))
-
-    @property
-    def max_part_size(self) -> int:
-        """The largest part this plan will produce (what one buffer must hold)."""
-        if self.size is not None:
-            return min(self.first_part_size, max(self.size, 1))
-        return self.part_size(self.max_parts)
 
 
 def validate_part_size(part_size: int) -> None:

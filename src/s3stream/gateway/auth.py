@@ -18,9 +18,16 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 
 from s3stream.errors import ConfigError
-from s3stream.gateway.handler.common import OWNER_SCOPE_KEY, TUS_VERSION
+from s3stream.gateway.settings import TUS_VERSION
 
 TOKENS_ENV = "S3STREAM_TOKENS"
+OWNER_SCOPE_KEY = "s3stream.owner"
+"""Where :class:`BearerAuth` leaves the caller's owner id in the ASGI scope."""
+
+
+def owner_in(scope: Any) -> str:
+    """The owner id :class:`BearerAuth` found for a request (``""`` without tokens)."""
+    return str(scope.get(OWNER_SCOPE_KEY, ""))
 
 
 def owner_id(token: str) -> str:

@@ -6,7 +6,7 @@ creation are optional capabilities, each a small protocol of its own. The handle
 can do. Two stores implement it: :class:`~s3stream.gateway.memory.MemoryUploadStore` (a fake
 for handler tests and a reference) and :class:`~s3stream.gateway.s3store.store.S3UploadStore`.
 
-Stores raise :class:`~s3stream.gateway.errors.TusError` for protocol outcomes (404, 409,
+Stores raise :class:`~s3stream.gateway.errors.HTTPError` for protocol outcomes (404, 409,
 410, 423) and let :class:`~s3stream.errors.StoreError` through for storage failures.
 """
 
@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, Upload
+from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, StoredObject, Upload
 
 
 @runtime_checkable
@@ -32,13 +32,13 @@ class UploadStore(Protocol):
         ...
 
     async def get(self, upload_id: str) -> Upload:
-        """The upload's current state; 404 :class:`TusError` when there is none."""
+        """The upload's current state; 404 :class:`HTTPError` when there is none."""
         ...
 
     def lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
         """Exclusive access for one writer (PATCH, DELETE), across processes where possible.
 
-        Raises 423 :class:`TusError` when the upload stays locked past the store's wait.
+        Raises 423 :class:`HTTPError` when the upload stays locked past the store's wait.
         """
         ...
 
@@ -88,6 +88,16 @@ class ConcatenationStore(Protocol):
 class ExpirationStore(Protocol):
     async def sweep(self, now: float) -> int:
         """Remove uploads expired by ``now`` (abort their multipart uploads); return the count."""
+        ...
+
+
+@runtime_checkable
+class ObjectDescriber(Protocol):
+    """A store whose finished uploads are objects it can describe (the upload page's
+    ``/api/uploads/{id}``)."""
+
+    async def describe(self, upload: Upload, expires_in: int) -> StoredObject | None:
+        """The finished upload's object (``None`` when it is gone)."""
         ...
 
 

@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio.to_thread
-
 from s3stream.engine.retry import RetryPolicy, call_with_retry
-from s3stream.errors import StoreError
+from s3stream.errors import AlreadyExists, PreconditionFailed, StoreError
 from s3stream.gateway.errors import locked
-from s3stream.store.objects import GatewayObjects, is_precondition_failed
+from s3stream.gateway.threads import StoreThreads
+from s3stream.store.protocol import Objects
+from s3stream.store.types import CREATE, PutMode
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ LEASE_RETRY = RetryPolicy(max_attempts=6, base_delay=0.1, max_delay=1.0)
 class Leases:
     def __init__(
         self,
-        objects: GatewayObjects,
+        objects: Objects,
         bucket: str,
+        threads: StoreThreads,
         *,
         ttl: float = 30.0,
         wait: float = 5.0,
@@ -51,6 +52,7 @@ class Leases:
     ) -> None:
         self.objects = objects
         self.bucket = bucket
+        self.threads = threads
         self.ttl = ttl
         self.wait = wait
         self.poll = poll
@@ -61,7 +63,7 @@ class Leases:
         """Per lease key, the body of a take that failed without an answer: it may be there."""
 
     async def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
+        return await self.threads.run(func, *args, **kwargs)
 
     async def _retried(self, describe: str, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await self._call(
@@ -89,14 +91,15 @@ class Leases:
         body = self._body()
         try:
             etag: str = await self._retried(
-                f"take lease {key}", self.objects.put, self.bucket, key, body, if_none_match=True
+                f"take lease {key}", self.objects.put, self.bucket, key, body, mode=CREATE
             )
             self._unsure.pop(key, None)
             return etag
-        except StoreError as exc:
-            if not is_precondition_failed(exc):
-                self._unsure[key] = body
-                raise
+        except AlreadyExists:
+            pass
+        except StoreError:
+            self._unsure[key] = body
+            raise
         current = await self._retried(f"read lease {key}", self.objects.get, self.bucket, key)
         if current is None:
             return None  # released meanwhile: the caller polls again
@@ -111,7 +114,7 @@ class Leases:
         if expires > self.clock():
             return None
         log.info("taking over expired lease %s", key)
-        try:
+        with contextlib.suppress(PreconditionFailed):  # someone else took it over first
             await self._retried(
                 f"remove expired lease {key}",
                 self.objects.delete,
@@ -119,9 +122,6 @@ class Leases:
                 key,
                 if_match=current.etag,
             )
-        except StoreError as exc:
-            if not is_precondition_failed(exc):
-                raise
         return None
 
     @asynccontextmanager
@@ -164,10 +164,10 @@ class Leases:
                     self.bucket,
                     key,
                     body,
-                    if_match=state["etag"],
+                    mode=PutMode.replacing(state["etag"]),
                 )
             except StoreError as exc:
-                if is_precondition_failed(exc):  # a renewal whose reply was lost?
+                if isinstance(exc, PreconditionFailed):  # a renewal whose reply was lost?
                     with contextlib.suppress(StoreError):
                         current = await self._call(self.objects.get, self.bucket, key)
                         if current is not None and current.data == body:

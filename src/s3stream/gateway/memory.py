@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 
-from s3stream.gateway.errors import TusError, not_found, offset_mismatch, too_large
+from s3stream.gateway.errors import HTTPError, not_found, offset_mismatch, too_large
 from s3stream.gateway.locks import ProcessLocks
 from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, Upload
 
@@ -33,7 +33,7 @@ class MemoryUploadStore:
 
     async def create(self, upload_id: str, key: str, new: NewUpload) -> Upload:
         if upload_id in self.uploads:
-            raise TusError(500, "Duplicate", "upload id collision")
+            raise HTTPError(500, "Duplicate", "upload id collision")
         upload = Upload(
             id=upload_id,
             size=new.size,
@@ -105,7 +105,7 @@ class MemoryUploadStore:
         if entry is None:
             raise not_found()
         if size < entry.upload.offset:
-            raise TusError(400, "BadLength", "Upload-Length is below the upload's offset")
+            raise HTTPError(400, "BadLength", "Upload-Length is below the upload's offset")
         entry.upload = replace(entry.upload, size=size)
         if entry.upload.offset == size:
             self._finish(entry)

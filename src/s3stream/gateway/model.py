@@ -63,6 +63,18 @@ class Upload:
         return metadata_value(self.metadata, "filename")
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A finished upload's object as the store has it."""
+
+    size: int
+    checksum: str | None
+    """The stored whole-object checksum (base64), when the store keeps one."""
+    checksum_algorithm: str | None
+    url: str
+    """A presigned GET."""
+
+
 class ChunkBody(Protocol):
     """A request body handed to a store: iterate it, then ask whether it may be kept.
 

@@ -25,26 +25,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
 from s3stream.checksums import ChecksumAlgorithm
-from s3stream.errors import S3StreamError, StoreError
+from s3stream.gateway.errors import bad_request, http_error
 from s3stream.gateway.model import sanitize_filename, with_suffix
+from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MAX_PARTS
-from s3stream.store.objects import GatewayObjects
-from s3stream.store.protocol import ObjectOptions, ObjectStore, PartReceipt
+from s3stream.store.protocol import Objects, ObjectStore
+from s3stream.store.types import ObjectOptions, PartRecord
 
 log = logging.getLogger(__name__)
-
-
-class PresignError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -52,7 +45,7 @@ class Presigner:
     """The S3 side of the presign API (blocking calls; run them in a thread)."""
 
     store: ObjectStore
-    objects: GatewayObjects
+    objects: Objects
     bucket: str
     key_prefix: str = ""
     expires_in: int = 3600
@@ -69,7 +62,7 @@ class Presigner:
             or key.startswith("/")
             or any(ord(c) < 32 for c in key)
         ):
-            raise PresignError(400, "a key under this server's prefix is required")
+            raise bad_request("a key under this server's prefix is required")
         return key
 
     def put_url(self, filename: str | None, content_type: str | None) -> dict[str, Any]:
@@ -79,7 +72,7 @@ class Presigner:
         if content_type:
             params["ContentType"] = content_type
             headers["content-type"] = content_type
-        url = self.objects.presign("put_object", params, self.expires_in)
+        url = self.objects.presign_request("put_object", params, self.expires_in)
         return {"method": "PUT", "url": url, "fields": {}, "headers": headers, "key": key}
 
     def create(self, filename: str | None, content_type: str | None) -> dict[str, str]:
@@ -93,12 +86,12 @@ class Presigner:
         return {"key": key, "uploadId": upload_id}
 
     def list_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
-        latest: dict[int, PartReceipt] = {}
+        latest: dict[int, PartRecord] = {}
         for part in self.store.list_parts(self.bucket, key, upload_id):
-            latest[part.part_number] = part  # a store may list a re-sent part twice
+            latest[part.number] = part  # a store may list a re-sent part twice
         return [
-            {"PartNumber": p.part_number, "Size": p.size, "ETag": p.etag}
-            for p in sorted(latest.values(), key=lambda p: p.part_number)
+            {"PartNumber": p.number, "Size": p.size, "ETag": p.etag}
+            for p in sorted(latest.values(), key=lambda p: p.number)
         ]
 
     def part_url(self, key: str, upload_id: str, part_number: int) -> str:
@@ -108,13 +101,13 @@ class Presigner:
             "UploadId": upload_id,
             "PartNumber": part_number,
         }
-        return self.objects.presign("upload_part", params, self.expires_in)
+        return self.objects.presign_request("upload_part", params, self.expires_in)
 
-    def complete(self, key: str, upload_id: str, parts: list[PartReceipt]) -> str:
+    def complete(self, key: str, upload_id: str, parts: list[PartRecord]) -> str:
         self.store.complete_multipart_upload(
             self.bucket, key, upload_id, parts, checksum=ChecksumAlgorithm.NONE, checksum_value=None
         )
-        return self.objects.presign("get_object", {"Bucket": self.bucket, "Key": key}, 3600)
+        return self.objects.presign_request("get_object", {"Bucket": self.bucket, "Key": key}, 3600)
 
     def abort(self, key: str, upload_id: str) -> None:
         self.store.abort_multipart_upload(self.bucket, key, upload_id)
@@ -122,15 +115,16 @@ class Presigner:
 
 def _part_number(raw: str) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
-        raise PresignError(400, f"part numbers are 1 to {MAX_PARTS}")
+        raise bad_request(f"part numbers are 1 to {MAX_PARTS}")
     return int(raw)
 
 
 class PresignAPI:
     """The ASGI app serving ``/s3/...`` over a :class:`Presigner`."""
 
-    def __init__(self, presigner: Presigner) -> None:
+    def __init__(self, presigner: Presigner, threads: StoreThreads) -> None:
         self.presigner = presigner
+        self.threads = threads
         self.router = Router(
             routes=[
                 Route("/s3/params", self._params, methods=["GET"]),
@@ -148,15 +142,10 @@ class PresignAPI:
 
     async def _answer(self, request: Request, func: Callable[[], Any]) -> Response:
         try:
-            return JSONResponse(await anyio.to_thread.run_sync(func))
-        except PresignError as exc:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
-        except StoreError as exc:
-            log.warning("presign %s: %s", request.url.path, exc)
-            status = 404 if exc.code == "NoSuchUpload" else (503 if exc.retryable else 502)
-            return JSONResponse({"error": exc.code}, status_code=status)
-        except S3StreamError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse(await self.threads.run(func))
+        except Exception as exc:
+            error = http_error(exc, f"{request.method} {request.url.path}")
+            return JSONResponse(error.json(), status_code=error.status)
 
     async def _json(self, request: Request) -> dict[str, Any]:
         try:
@@ -224,14 +213,14 @@ class PresignAPI:
             key = self._key(request)
             raw = data.get("parts")
             if not isinstance(raw, list) or not raw:
-                raise PresignError(400, "parts: a list of {PartNumber, ETag} is required")
+                raise bad_request("parts: a list of {PartNumber, ETag} is required")
             parts = []
             for item in raw:
                 if not isinstance(item, dict) or not isinstance(item.get("ETag"), str):
-                    raise PresignError(400, "every part needs PartNumber and ETag")
+                    raise bad_request("every part needs PartNumber and ETag")
                 number = _part_number(str(item.get("PartNumber", "")))
-                parts.append(PartReceipt(number, item["ETag"], 0))
-            parts.sort(key=lambda p: p.part_number)
+                parts.append(PartRecord(number, 0, item["ETag"]))
+            parts.sort(key=lambda p: p.number)
             return {"location": self.presigner.complete(key, upload_id, parts), "key": key}
 
         return await self._answer(request, complete)

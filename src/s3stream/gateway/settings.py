@@ -8,6 +8,9 @@ from typing import Literal
 from s3stream.errors import ConfigError
 from s3stream.limits import MAX_OBJECT_SIZE
 
+TUS_VERSION = "1.0.0"
+"""The tus protocol version the gateway speaks."""
+
 Naming = Literal["unique", "exact"]
 
 CHECKSUM_ALGORITHMS = ("sha1", "md5", "crc32c", "crc32", "sha256")

@@ -15,13 +15,18 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from s3stream.checksums import ChecksumAlgorithm, PartDigest, decode
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.engine.ledger import PartLedger
 from s3stream.engine.plan import PartPlan
 from s3stream.errors import ConfigError
-from s3stream.store.protocol import PartReceipt
+from s3stream.store.types import PartRecord
 
 FORMAT_VERSION = 1
 SAMPLE_BYTES = 64 * 1024
+
+UploadState = Literal["active", "paused", "failed", "completed", "aborted"]
+"""Where a journaled upload stands."""
+OPEN_STATES: tuple[UploadState, ...] = ("active", "paused", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,26 +68,6 @@ def _sample(fd: int, size: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class PartRecord:
-    number: int
-    size: int
-    etag: str
-    checksum: str | None = None
-
-    @classmethod
-    def of(cls, receipt: PartReceipt) -> PartRecord:
-        return cls(receipt.part_number, receipt.size, receipt.etag, receipt.checksum)
-
-    def receipt(self) -> PartReceipt:
-        return PartReceipt(self.number, self.etag, self.size, self.checksum)
-
-    def digest(self, algorithm: ChecksumAlgorithm) -> PartDigest | None:
-        if algorithm is ChecksumAlgorithm.NONE or self.checksum is None:
-            return None
-        return decode(algorithm, self.checksum, self.size)
-
-
-@dataclass(frozen=True, slots=True)
 class ResumeInfo:
     bucket: str
     key: str
@@ -119,11 +104,7 @@ class ResumeInfo:
     @property
     def resume_offset(self) -> int:
         """Where a replaying producer must start: the end of the unbroken run of parts 1..k."""
-        done = {p.number for p in self.parts}
-        k = 0
-        while k + 1 in done:
-            k += 1
-        return self.plan.offset(k + 1)
+        return PartLedger(self.plan, self.parts).resume_offset
 
     def with_parts(self, parts: tuple[PartRecord, ...]) -> ResumeInfo:
         return replace(self, parts=tuple(sorted(parts, key=lambda p: p.number)), timestamp=now())

@@ -22,12 +22,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
 
-from s3stream.resume.info import PartRecord, ResumeInfo, now
+from s3stream.resume.info import OPEN_STATES, ResumeInfo, UploadState, now
+from s3stream.store.types import PartRecord
 
-State = Literal["active", "paused", "failed", "completed", "aborted"]
-OPEN_STATES: tuple[State, ...] = ("active", "paused", "failed")
 PRUNE_AFTER = dt.timedelta(days=7)
 
 _SCHEMA = """
@@ -63,7 +61,7 @@ def default_journal_path(environ: Mapping[str, str] = os.environ) -> Path:
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     info: ResumeInfo
-    state: State
+    state: UploadState
     created: str
     updated: str
     error: str | None = None
@@ -124,7 +122,7 @@ class Journal:
             )
             db.execute("UPDATE uploads SET updated = ? WHERE upload_id = ?", (now(), upload_id))
 
-    def set_state(self, upload_id: str, state: State, error: str | None = None) -> None:
+    def set_state(self, upload_id: str, state: UploadState, error: str | None = None) -> None:
         """Mark an upload; completed and aborted ones lose their part rows."""
         with self._tx() as db:
             db.execute(
@@ -133,13 +131,6 @@ class Journal:
             )
             if state in ("completed", "aborted"):
                 db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
-
-    def forget_parts(self, upload_id: str, numbers: list[int]) -> None:
-        with self._tx() as db:
-            db.executemany(
-                "DELETE FROM parts WHERE upload_id = ? AND number = ?",
-                [(upload_id, n) for n in numbers],
-            )
 
     def get(self, upload_id: str) -> JournalEntry | None:
         """The entry of ``upload_id``; a unique prefix of the id is enough."""
@@ -154,7 +145,7 @@ class Journal:
             return None
         return self._entry(ids[0])
 
-    def entries(self, states: tuple[State, ...] = OPEN_STATES) -> list[JournalEntry]:
+    def entries(self, states: tuple[UploadState, ...] = OPEN_STATES) -> list[JournalEntry]:
         marks = ",".join("?" * len(states))
         with self._lock:
             ids = self._db.execute(

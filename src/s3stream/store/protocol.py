@@ -1,59 +1,35 @@
-"""The narrow store interface: only the S3 calls s3stream makes.
+"""The narrow store interface: only the S3 calls s3stream makes, in two small protocols.
 
-The engine and its tests see these types, never botocore's. :mod:`s3stream.store.boto.store`
-implements it on botocore; tests add an in-memory fake and run one conformance suite on both.
-Implementations translate every failure into :class:`~s3stream.errors.StoreError`.
+:class:`ObjectStore` lists what the engine needs (multipart uploads, a single PutObject,
+HeadObject, presigned GET/PUT). :class:`Objects` lists what the gateway needs beyond that:
+small objects read and written on conditions (its upload state and leases), listing,
+server-side part copies and presigned requests of any kind. Code above this layer sees
+these types, never botocore's: :mod:`s3stream.store.boto` implements both protocols on
+botocore and translates every failure into the one exception tree
+(:class:`~s3stream.errors.StoreError` and its typed outcomes), and
+:class:`~s3stream.store.memory.MemoryStore` implements both in memory. One conformance suite
+(``tests/store/test_conformance.py``) runs against every implementation.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from s3stream.checksums import ChecksumAlgorithm
+from s3stream.store.types import (
+    OVERWRITE,
+    Blob,
+    Listed,
+    ObjectInfo,
+    ObjectOptions,
+    PartRecord,
+    PutMode,
+    UploadInfo,
+)
 
 OnSent = Callable[[int], None]
 """Called with byte counts as a request body goes out (for progress)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PartReceipt:
-    """An acknowledged part: what CompleteMultipartUpload needs, plus what resume checks."""
-
-    part_number: int
-    etag: str
-    size: int
-    checksum: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    etag: str
-    version_id: str | None = None
-    checksum: str | None = None
-    checksum_type: str | None = None
-    size: int | None = None
-    metadata: Mapping[str, str] | None = None
-    """User metadata (``x-amz-meta-*``), where the call returns it (HeadObject)."""
-
-
-@dataclass(frozen=True, slots=True)
-class UploadInfo:
-    """An incomplete multipart upload, as ListMultipartUploads reports it."""
-
-    key: str
-    upload_id: str
-    initiated: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectOptions:
-    """Attributes set when an object is created."""
-
-    content_type: str | None = None
-    metadata: Mapping[str, str] | None = None
 
 
 class PartSource(Protocol):
@@ -72,6 +48,12 @@ class PartSource(Protocol):
 
 
 class ObjectStore(Protocol):
+    """The calls the multipart engine makes."""
+
+    endpoint_url: str | None
+    """Where the store is (``None``: AWS's default endpoint, or no network store); resume
+    checks that an upload is continued at the store it lives in."""
+
     def create_multipart_upload(
         self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
     ) -> str:
@@ -89,7 +71,7 @@ class ObjectStore(Protocol):
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,
         on_sent: OnSent | None = None,
-    ) -> PartReceipt:
+    ) -> PartRecord:
         """Upload a part whose bytes are all there (``body``: in memory, or a source that
         can read any of them again), with its checksum in a header."""
         ...
@@ -103,9 +85,9 @@ class ObjectStore(Protocol):
         source: PartSource,
         *,
         checksum: ChecksumAlgorithm,
-    ) -> PartReceipt:
+    ) -> PartRecord:
         """Upload a part whose bytes may still be arriving; its checksum is computed as the
-        bytes go out and sent after them (a trailer), and returned in the receipt."""
+        bytes go out and sent after them (a trailer), and returned in the record."""
         ...
 
     def complete_multipart_upload(
@@ -113,16 +95,21 @@ class ObjectStore(Protocol):
         bucket: str,
         key: str,
         upload_id: str,
-        parts: Sequence[PartReceipt],
+        parts: Sequence[PartRecord],
         *,
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,
-        if_none_match: bool = False,
-    ) -> ObjectInfo: ...
+        mode: PutMode = OVERWRITE,
+    ) -> ObjectInfo:
+        """Complete with ``parts`` (in order); ``checksum_value``, when given, is the
+        whole object's full-object checksum for the store to verify."""
+        ...
 
-    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Abort; :class:`~s3stream.errors.NoSuchUpload` when there is no such upload."""
+        ...
 
-    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartReceipt]:
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartRecord]:
         """All parts the server holds for the upload (paginated until complete)."""
         ...
 
@@ -137,7 +124,7 @@ class ObjectStore(Protocol):
         checksum: ChecksumAlgorithm,
         checksum_value: str | None,
         options: ObjectOptions,
-        if_none_match: bool = False,
+        mode: PutMode = OVERWRITE,
         on_sent: OnSent | None = None,
     ) -> ObjectInfo: ...
 
@@ -148,3 +135,58 @@ class ObjectStore(Protocol):
     def presign(
         self, method: Literal["GET", "PUT"], bucket: str, key: str, expires_in: int
     ) -> str: ...
+
+
+@runtime_checkable
+class Objects(Protocol):
+    """Whole-object calls beyond the engine's, for the gateway: its upload state and leases
+    are small objects written on conditions (``mode``), and concatenation copies parts."""
+
+    def get(self, bucket: str, key: str) -> Blob | None:
+        """The whole (small) object and its ETag, or ``None`` when there is none."""
+        ...
+
+    def read_into(self, bucket: str, key: str, view: memoryview) -> int:
+        """Read the object into ``view`` (it must fit); return the byte count."""
+        ...
+
+    def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
+        """Stream the object in blocks."""
+        ...
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | memoryview,
+        *,
+        mode: PutMode = OVERWRITE,
+        content_type: str | None = None,
+    ) -> str:
+        """Write the object and return its ETag; ``mode`` decides what happens to one that
+        is there (:class:`~s3stream.errors.AlreadyExists`,
+        :class:`~s3stream.errors.PreconditionFailed`)."""
+        ...
+
+    def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        """Delete the object (nothing happens when there is none); with ``if_match`` only
+        that version (:class:`~s3stream.errors.PreconditionFailed` for another)."""
+        ...
+
+    def list(self, bucket: str, prefix: str) -> list[Listed]: ...
+
+    def copy_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source_key: str,
+        byte_range: tuple[int, int] | None = None,
+    ) -> PartRecord:
+        """UploadPartCopy of ``source_key`` (``byte_range`` inclusive) as one part."""
+        ...
+
+    def presign_request(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
+        """A presigned URL for ``put_object``, ``upload_part`` or ``get_object``."""
+        ...

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from s3stream.embedded.seaweed import EmbeddedS3
+from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, TusSettings, build_app
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.gateway.web.vendor import BUNDLE

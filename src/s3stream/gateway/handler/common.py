@@ -14,19 +14,16 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from s3stream.errors import S3StreamError, StoreError
+from s3stream.gateway.auth import owner_in
 from s3stream.gateway.datastore import Capabilities, UploadStore, capabilities
-from s3stream.gateway.errors import TusError, bad_request, gone, not_found
+from s3stream.gateway.errors import HTTPError, bad_request, gone, http_error, not_found
 from s3stream.gateway.hooks import Hooks
 from s3stream.gateway.model import Upload, format_metadata, sanitize_filename, with_suffix
 from s3stream.gateway.settings import TusSettings
 
 log = logging.getLogger("s3stream.gateway")
 
-TUS_VERSION = "1.0.0"
 OCTET_STREAM = "application/offset+octet-stream"
-OWNER_SCOPE_KEY = "s3stream.owner"
-"""Where the auth middleware leaves the caller's owner id in the ASGI scope."""
 
 
 @dataclass
@@ -64,7 +61,7 @@ class Context:
         """Count one writing request of ``owner``; 429 past the per-owner limit."""
         count = self._active.get(owner, 0)
         if count >= self.settings.max_uploads_per_owner:
-            raise TusError(429, "TooManyUploads", "too many concurrent uploads for this token")
+            raise HTTPError(429, "TooManyUploads", "too many concurrent uploads for this token")
         self._active[owner] = count + 1
         try:
             yield
@@ -75,7 +72,7 @@ class Context:
 
 
 def owner_of(request: Request) -> str:
-    return str(request.scope.get(OWNER_SCOPE_KEY, ""))
+    return owner_in(request.scope)
 
 
 def header_int(request: Request, name: str, *, required: bool = False) -> int | None:
@@ -150,29 +147,10 @@ def expiry_header(upload: Upload) -> dict[str, str]:
 
 
 def error_response(exc: BaseException, method: str, path: str) -> Response:
-    """The one place that turns anything raised into an answer (unexpected ones into 500)."""
-    if isinstance(exc, TusError):
-        status, message, headers = exc.status, exc.message, exc.headers
-        if status >= 500:  # a 503 (busy, retry) is load, not a failure
-            log.log(
-                logging.WARNING if status == 503 else logging.ERROR,
-                "%s %s: %s",
-                method,
-                path,
-                message,
-            )
-    elif isinstance(exc, StoreError):
-        log.error("%s %s: storage failed: %s", method, path, exc)
-        status = 503 if exc.retryable else 500
-        message, headers = "storage failed; retry later", {}
-    elif isinstance(exc, S3StreamError):
-        log.error("%s %s: %s", method, path, exc)
-        status, message, headers = 500, "upload failed", {}
-    else:
-        log.exception("%s %s: unexpected error", method, path, exc_info=exc)
-        status, message, headers = 500, "internal error", {}
-    response = PlainTextResponse(message + "\n", status_code=status)
-    for name, value in headers.items():
+    """The one place that turns anything raised into an answer (see :func:`http_error`)."""
+    error = http_error(exc, f"{method} {path}")
+    response = PlainTextResponse(error.message + "\n", status_code=error.status)
+    for name, value in error.headers.items():
         response.headers[name] = value
     return response
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from s3stream.gateway.handler.common import TUS_VERSION, Context, tus_response
+from s3stream.gateway.handler.common import Context, tus_response
+from s3stream.gateway.settings import TUS_VERSION
 
 
 async def handle_options(ctx: Context) -> Response:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from s3stream.gateway.datastore import DeferredLengthStore
-from s3stream.gateway.errors import TusError, bad_request, offset_mismatch, too_large
+from s3stream.gateway.errors import HTTPError, bad_request, offset_mismatch, too_large
 from s3stream.gateway.handler.body import ChecksumCheck, RequestBody
 from s3stream.gateway.handler.common import (
     OCTET_STREAM,
@@ -36,7 +36,7 @@ def has_body(request: Request) -> bool:
 
 async def handle_patch(ctx: Context, request: Request, upload_id: str, receive: Any) -> Response:
     if not is_octet_stream(request):
-        raise TusError(415, "UnsupportedMediaType", f"Content-Type must be {OCTET_STREAM}")
+        raise HTTPError(415, "UnsupportedMediaType", f"Content-Type must be {OCTET_STREAM}")
     offset = header_int(request, "Upload-Offset", required=True)
     assert offset is not None
     length = header_int(request, "Upload-Length")
@@ -45,7 +45,7 @@ async def handle_patch(ctx: Context, request: Request, upload_id: str, receive: 
     )
     upload = await load_upload(ctx, request, upload_id)
     if upload.final:
-        raise TusError(403, "Forbidden", "a final upload cannot be patched")
+        raise HTTPError(403, "Forbidden", "a final upload cannot be patched")
     if upload.offset != offset:
         raise offset_mismatch(upload.offset, offset)
     async with ctx.writing(owner_of(request)), ctx.store.lock(upload_id):

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from s3stream.gateway.datastore import ConcatenationStore, TerminationStore
-from s3stream.gateway.errors import TusError, bad_request, too_large
+from s3stream.gateway.errors import HTTPError, bad_request, too_large
 from s3stream.gateway.handler.body import ChecksumCheck
 from s3stream.gateway.handler.common import (
     Context,
@@ -51,7 +51,7 @@ async def handle_post(ctx: Context, request: Request, receive: Any) -> Response:
         raise too_large(f"Upload-Length exceeds Tus-Max-Size {ctx.settings.max_size}")
     with_body = has_body(request)
     if with_body and not is_octet_stream(request):
-        raise TusError(415, "UnsupportedMediaType", "a creation body must be an octet stream")
+        raise HTTPError(415, "UnsupportedMediaType", "a creation body must be an octet stream")
     checksum = ChecksumCheck.parse(
         request.headers.get("upload-checksum"), ctx.settings.checksum_algorithms
     )

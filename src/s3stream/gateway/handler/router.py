@@ -11,13 +11,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from s3stream.gateway.errors import TusError
-from s3stream.gateway.handler.common import TUS_VERSION, Context, error_response
+from s3stream.gateway.errors import HTTPError
+from s3stream.gateway.handler.common import Context, error_response
 from s3stream.gateway.handler.delete import handle_delete
 from s3stream.gateway.handler.head import handle_head
 from s3stream.gateway.handler.options import handle_options
 from s3stream.gateway.handler.patch import handle_patch
 from s3stream.gateway.handler.post import handle_post
+from s3stream.gateway.settings import TUS_VERSION
 
 _COLLECTION_METHODS = "OPTIONS, POST"
 _UPLOAD_METHODS = "OPTIONS, HEAD, PATCH, DELETE"
@@ -54,12 +55,12 @@ class TusHandler:
         path = request.scope.get("path", "")
         rest = "" if path == base[:-1] else path[len(base) :]
         if "/" in rest:
-            raise TusError(404, "NotFound", "not found")
+            raise HTTPError(404, "NotFound", "not found")
         if method == "OPTIONS":
             return await handle_options(ctx)
         version = request.headers.get("tus-resumable")
         if version != TUS_VERSION:
-            raise TusError(
+            raise HTTPError(
                 412,
                 "UnsupportedVersion",
                 f"Tus-Resumable {version!r} is not supported",
@@ -68,11 +69,11 @@ class TusHandler:
         if not rest:
             if method == "POST":
                 return await handle_post(ctx, request, receive)
-            raise TusError(405, "MethodNotAllowed", "use POST", {"Allow": _COLLECTION_METHODS})
+            raise HTTPError(405, "MethodNotAllowed", "use POST", {"Allow": _COLLECTION_METHODS})
         if method == "HEAD":
             return await handle_head(ctx, request, rest)
         if method == "PATCH":
             return await handle_patch(ctx, request, rest, receive)
         if method == "DELETE":
             return await handle_delete(ctx, request, rest)
-        raise TusError(405, "MethodNotAllowed", "not allowed", {"Allow": _UPLOAD_METHODS})
+        raise HTTPError(405, "MethodNotAllowed", "not allowed", {"Allow": _UPLOAD_METHODS})

@@ -1,0 +1,8 @@
+"""The S3 upload store, split by concern: upload state (:mod:`.state`), part buffers
+(:mod:`.buffers`), a chunk's parts (:mod:`.chunks`), recording them (:mod:`.commit`),
+completing objects (:mod:`.finish`), concatenation (:mod:`.concat`) and expiry
+(:mod:`.expiry`), composed by :class:`~.store.S3UploadStore`."""
+
+from s3stream.gateway.s3store.store import S3UploadStore
+
+__all__ = ["S3UploadStore"]

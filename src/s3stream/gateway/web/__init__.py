@@ -1,4 +1,4 @@
-"""The upload page the gateway serves at ``/`` (issue 6): drag & drop, chunked and resumable
+"""The upload page the gateway serves at ``/``: drag & drop, chunked and resumable
 uploads with tus-js-client, live webcam/screen recording, and a list of finished uploads.
 
 :class:`WebApp` is an ASGI app serving the page (``/``, ``/static/``), tus-js-client from
@@ -7,14 +7,13 @@ front of the gateway app. The page's own code is in ``static/`` (no frameworks, 
 """
 
 from s3stream.gateway.web.app import WebApp, with_web
-from s3stream.gateway.web.finished import FinishedUpload, FinishedUploads, LookupFailed
+from s3stream.gateway.web.finished import FinishedUpload, FinishedUploads
 from s3stream.gateway.web.vendor import TUS_JS_ENV, find_tus_js
 
 __all__ = [
     "TUS_JS_ENV",
     "FinishedUpload",
     "FinishedUploads",
-    "LookupFailed",
     "WebApp",
     "find_tus_js",
     "with_web",

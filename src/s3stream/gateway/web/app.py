@@ -27,11 +27,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 
-from s3stream.errors import StoreError
-from s3stream.gateway.auth import BearerAuth
+from s3stream.gateway.auth import BearerAuth, owner_in
 from s3stream.gateway.datastore import UploadStore
-from s3stream.gateway.handler.common import OWNER_SCOPE_KEY
-from s3stream.gateway.web.finished import FinishedUploads, LookupFailed, store_error_status
+from s3stream.gateway.errors import http_error
+from s3stream.gateway.web.finished import FinishedUploads
 from s3stream.gateway.web.vendor import find_tus_js
 
 log = logging.getLogger("s3stream.gateway.web")
@@ -105,9 +104,10 @@ class WebApp:
     def for_store(
         cls, uploads: UploadStore, *, presign_expires: int = 3600, **options: Any
     ) -> WebApp:
-        """The page over the gateway's upload store (an ``S3UploadStore`` gives checksums
-        and presigned links); ``options`` as for the constructor."""
-        return cls(FinishedUploads.for_store(uploads, presign_expires), **options)
+        """The page over the gateway's upload store (one that describes its objects, as
+        ``S3UploadStore``, gives checksums and presigned links); ``options`` as for the
+        constructor."""
+        return cls(FinishedUploads(uploads, presign_expires), **options)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -156,14 +156,12 @@ class WebApp:
         return Response(status_code=204)
 
     async def _upload(self, request: Request) -> Response:
-        owner = str(request.scope.get(OWNER_SCOPE_KEY, ""))
+        owner = owner_in(request.scope)
         try:
             found = await self.finished.lookup(request.path_params["upload_id"], owner)
-        except LookupFailed as exc:
-            return JSONResponse({"error": exc.message, **exc.extra}, status_code=exc.status)
-        except StoreError as exc:
-            log.warning("upload lookup: %s", exc)
-            return JSONResponse({"error": exc.code}, status_code=store_error_status(exc))
+        except Exception as exc:
+            error = http_error(exc, f"GET {request.url.path}")
+            return JSONResponse(error.json(), status_code=error.status)
         return JSONResponse(found.to_json(), headers={"Cache-Control": "no-store"})
 
 

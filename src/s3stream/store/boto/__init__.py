@@ -1,0 +1,8 @@
+"""The store on botocore: the client, the translation of its errors, and both protocols."""
+
+from s3stream.store.boto.client import make_client
+from s3stream.store.boto.errors import translate, translated
+from s3stream.store.boto.objects import BotoObjects
+from s3stream.store.boto.store import BotoStore
+
+__all__ = ["BotoObjects", "BotoStore", "make_client", "translate", "translated"]
