@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from s3stream.embedded import EmbeddedS3
+from tests.support.moto import MotoS3
 
 TEST_BUCKET = "test"
 
@@ -32,8 +33,12 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that (directly or not) uses the embedded store as ``integration``."""
     for item in items:
-        if "s3server" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "s3server" in names:
             item.add_marker(pytest.mark.integration)
+        if "moto" in names:
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.moto)
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +65,11 @@ def unique_key(request: pytest.FixtureRequest) -> str:
     """An object key unique to this test run: the test name plus a random suffix."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")
     return f"{name}-{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """moto's S3 server with the bucket ``test``: a second S3 implementation."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with MotoS3(buckets=(TEST_BUCKET,), log_path=log) as server:
+        yield server

@@ -26,6 +26,7 @@ from s3stream.limits import MiB
 from s3stream.store import CREATE, ObjectOptions, Objects, ObjectStore, PartRecord, PutMode
 from s3stream.store.boto import BotoObjects, BotoStore
 from s3stream.store.memory import MemoryStore
+from tests.support.moto import MotoS3
 
 CRC = ChecksumAlgorithm.CRC64NVME
 BUCKET = "test"
@@ -38,21 +39,40 @@ class Target:
     bucket: str
     prefix: str
     real: bool
+    name: str
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
 
-@pytest.fixture(params=["memory", "seaweedfs"])
+@pytest.fixture(params=["memory", "seaweedfs", "moto"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     prefix = f"conformance-{secrets.token_hex(4)}/"
     if request.param == "memory":
         memory = MemoryStore()
-        yield Target(memory, memory, BUCKET, prefix, real=False)
+        yield Target(memory, memory, BUCKET, prefix, real=False, name="memory")
         return
-    server: EmbeddedS3 = request.getfixturevalue("s3server")
+    server: EmbeddedS3 | MotoS3 = request.getfixturevalue(
+        "s3server" if request.param == "seaweedfs" else "moto"
+    )
     client = server.client()
-    yield Target(BotoStore(client), BotoObjects(client), BUCKET, prefix, real=True)
+    yield Target(
+        BotoStore(client), BotoObjects(client), BUCKET, prefix, real=True, name=request.param
+    )
+
+
+KNOWN_GAPS = {
+    ("moto", "checksums"): "moto neither verifies nor reports CRC64NVME checksums",
+    ("moto", "aborted"): "moto answers 500, not NoSuchUpload, for a part of an aborted upload",
+}
+
+
+def known_gap(request: pytest.FixtureRequest, target: Target, what: str) -> None:
+    """Expect this case to fail on a store with a documented gap (strict: a store that
+    gains the behaviour makes the case pass and the marker must go)."""
+    reason = KNOWN_GAPS.get((target.name, what))
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def crc(data: bytes) -> str:
@@ -119,7 +139,10 @@ def test_listing_by_prefix(target: Target) -> None:
     assert [(i.key, i.size) for i in listed] == [(target.key("l/1"), 1), (target.key("l/2"), 2)]
 
 
-def test_a_whole_object_put_verifies_its_checksum(target: Target) -> None:
+def test_a_whole_object_put_verifies_its_checksum(
+    target: Target, request: pytest.FixtureRequest
+) -> None:
+    known_gap(request, target, "checksums")
     key = target.key("p")
     info = target.store.put_object(
         target.bucket,
@@ -184,7 +207,10 @@ def whole_crc(data: bytes, cut: int) -> str:
     return combine(CRC, [p for p in pieces if p is not None])
 
 
-def test_a_multipart_upload_completes_with_its_full_object_checksum(target: Target) -> None:
+def test_a_multipart_upload_completes_with_its_full_object_checksum(
+    target: Target, request: pytest.FixtureRequest
+) -> None:
+    known_gap(request, target, "checksums")
     key = target.key("m")
     upload_id, data, parts = two_parts(target, key)
     listed = target.store.list_parts(target.bucket, key, upload_id)
@@ -219,7 +245,8 @@ def test_a_completion_in_create_mode_never_overwrites(target: Target) -> None:
     target.store.abort_multipart_upload(target.bucket, key, upload_id)
 
 
-def test_an_aborted_upload_is_gone(target: Target) -> None:
+def test_an_aborted_upload_is_gone(target: Target, request: pytest.FixtureRequest) -> None:
+    known_gap(request, target, "aborted")
     key = target.key("x")
     upload_id, _, _parts = two_parts(target, key)
     target.store.abort_multipart_upload(target.bucket, key, upload_id)

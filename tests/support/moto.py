@@ -1,0 +1,117 @@
+"""moto's S3 server (``moto_server`` from ``moto[server]``) on 127.0.0.1: a second S3
+implementation for the tests, beside SeaweedFS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from s3stream.store.boto import make_client
+
+HOST = "127.0.0.1"
+ACCESS_KEY = "moto-test-access"
+SECRET_KEY = "moto-test-secret"
+REGION = "us-east-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def moto_binary() -> str:
+    found = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("moto_server not found: run scripts/setup.sh (moto[server])")
+    return found
+
+
+class MotoS3:
+    """A ``moto_server`` process; ``buckets`` are created once it answers."""
+
+    def __init__(self, buckets: tuple[str, ...] = (), log_path: Path | None = None) -> None:
+        self.port = _free_port()
+        self.buckets = buckets
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The AWS_* variables that point the standard chain at this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+        }
+
+    def client(self) -> Any:
+        return make_client(
+            endpoint_url=self.endpoint_url,
+            region=REGION,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+        )
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self._proc = subprocess.Popen(
+            [moto_binary(), "-H", HOST, "-p", str(self.port)],
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self._proc.returncode}")
+            try:
+                httpx.get(f"{self.endpoint_url}/moto-api/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not answer within 30 s") from None
+                time.sleep(0.1)
+        client = self.client()
+        for bucket in self.buckets:
+            client.create_bucket(Bucket=bucket)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
