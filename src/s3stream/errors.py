@@ -4,6 +4,7 @@
 
     S3StreamError
     ├── ConfigError        bad arguments or configuration, raised before any request
+    │   └── MissingExtra   an optional part whose dependencies are not installed
     ├── SourceError        the data source misbehaved (short, long, unreadable, changed)
     ├── StoreError         a failed store call, translated from botocore at the store boundary
     │   ├── NotFound            no such object (or a conditional delete found none)
@@ -18,6 +19,8 @@ a multipart upload exists) so that a caller who kept the parts can resume or cle
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class S3StreamError(Exception):
@@ -36,6 +39,31 @@ class S3StreamError(Exception):
 
 class ConfigError(S3StreamError, ValueError):
     """An argument or a configuration value is invalid. Nothing was sent."""
+
+
+class MissingExtra(ConfigError, ImportError):
+    """A part of s3stream needs an extra that is not installed; the message names the
+    ``pip install`` command that adds it. Also an :class:`ImportError`, as the missing module
+    would have been.
+
+    ``what`` names the part (``"s3stream serve"``), ``extras`` the extras it needs
+    (``("server",)``), ``missing`` what was not found (``("starlette",)``).
+    """
+
+    def __init__(self, what: str, extras: Sequence[str], missing: Sequence[str]) -> None:
+        self.what = what
+        self.extras = tuple(extras)
+        self.missing = tuple(missing)
+        quoted = [repr(extra) for extra in self.extras]
+        needs = (
+            f"the {quoted[0]} extra"
+            if len(quoted) == 1
+            else f"the {', '.join(quoted[:-1])} and {quoted[-1]} extras"
+        )
+        super().__init__(
+            f"{what} needs {needs} ({' and '.join(self.missing)} not found): "
+            f"pip install 's3stream[{','.join(self.extras)}]'"
+        )
 
 
 class SourceError(S3StreamError):

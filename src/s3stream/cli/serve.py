@@ -1,42 +1,30 @@
-"""``s3stream serve``: run the gateway (tus + presign + health) with uvicorn.
+"""``s3stream serve``: the command's flags, and the check that the extras it needs are there.
 
 ``add_parser(subparsers)`` registers the command on the CLI's argparse tree and ``run(args)``
-executes it. With no ``--endpoint-url``
-the embedded SeaweedFS store is started (data in ``--data-dir``), so ``s3stream serve``
-alone works on a fresh machine. This module is wiring only: it reads flags and the
-environment (``S3STREAM_TOKENS``) and builds the objects of the layers below.
+executes it. Nothing here imports the gateway (starlette, uvicorn): that happens in
+:mod:`.serving` when the command runs, after :func:`check_extras` has made sure the ``server``
+extra (and, with no ``--endpoint-url``, the ``embedded`` one) is installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ipaddress
-import logging
-import os
-import signal
+import importlib
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from s3stream.errors import ConfigError
-from s3stream.gateway.app import GatewayOptions, build_app
-from s3stream.gateway.auth import TOKENS_ENV, load_tokens
-from s3stream.gateway.hooks import Hooks
-from s3stream.gateway.presign import PresignAPI, Presigner
-from s3stream.gateway.s3store import S3UploadStore
-from s3stream.gateway.settings import TusSettings
-from s3stream.gateway.threads import DEFAULT_THREADS, StoreThreads
-from s3stream.gateway.timeouts import DEFAULT_HEADER_TIMEOUT, head_timeout_protocol
-from s3stream.gateway.web import WebApp, with_web
-from s3stream.limits import MAX_OBJECT_SIZE, parse_size
-from s3stream.store.boto import BotoObjects, BotoStore, make_client
-
-log = logging.getLogger("s3stream.gateway")
+from s3stream.cli.common import EXIT_USAGE
+from s3stream.embedded.process import find_weed_binary
+from s3stream.errors import ConfigError, MissingExtra
 
 DEFAULT_PORT = 8080
 DEFAULT_BUCKET = "uploads"
+STORE_THREADS = 64
+"""The gateway's default thread budget (``s3stream.gateway.threads.DEFAULT_THREADS``)."""
+HEADER_TIMEOUT = 10.0
+"""The gateway's default head timeout (``s3stream.gateway.timeouts.DEFAULT_HEADER_TIMEOUT``)."""
+TOKENS_ENV = "S3STREAM_TOKENS"
+"""The environment variable ``s3stream.gateway.auth.load_tokens`` reads."""
 
 DESCRIPTION = """\
 Run the upload gateway: a tus 1.0 resumable-upload server at /files/ that streams
@@ -109,7 +97,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     s3.add_argument(
         "--store-threads",
         type=int,
-        default=DEFAULT_THREADS,
+        default=STORE_THREADS,
         help="threads for store calls, shared by all requests; a part streamed while its "
         "request arrives holds one, so keep it above --max-buffers (%(default)s)",
     )
@@ -156,7 +144,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--header-timeout",
         type=float,
-        default=DEFAULT_HEADER_TIMEOUT,
+        default=HEADER_TIMEOUT,
         help="seconds a client has to send a request head (and an unread body) before its "
         "connection is closed (slowloris); 0: no limit (%(default)s)",
     )
@@ -166,172 +154,38 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--log-level", default="info", help="logging level (%(default)s)")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def check_extras(args: argparse.Namespace) -> None:
+    """:class:`MissingExtra` naming one ``pip install`` for every extra this run needs and
+    lacks: ``server`` always, ``embedded`` without ``--endpoint-url``."""
+    extras: list[str] = []
+    missing: list[str] = []
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass
-class _Backend:
-    store: BotoStore
-    endpoint_url: str
-
-
-@contextlib.contextmanager
-def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
-    """The S3 client: the given endpoint, or an embedded store started for the server."""
-    if args.endpoint_url:
-        client = make_client(
-            endpoint_url=args.endpoint_url, region=args.region, profile=args.profile
-        )
-        yield _Backend(BotoStore(client), args.endpoint_url)
-        return
-    from s3stream.embedded import EmbeddedS3
-
-    os.makedirs(args.data_dir, exist_ok=True)
-    server = EmbeddedS3(
-        data_dir=args.data_dir,
-        buckets=[args.bucket],
-        access_key=os.environ.get("S3STREAM_EMBEDDED_ACCESS_KEY"),
-        secret_key=os.environ.get("S3STREAM_EMBEDDED_SECRET_KEY"),
-    )
-    with server:
-        client = make_client(
-            endpoint_url=server.endpoint_url,
-            region=server.region,
-            access_key=server.access_key,
-            secret_key=server.secret_key,
-        )
-        log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
-        yield _Backend(BotoStore(client), server.endpoint_url)
-
-
-def check_auth(args: argparse.Namespace) -> list[str]:
-    """The tokens; refuses to serve a non-loopback address without any (unless --no-auth)."""
-    tokens = load_tokens(args.token, token_file=args.token_file)
-    if not tokens and not is_loopback(args.host) and not args.no_auth:
-        raise ConfigError(
-            f"binding {args.host} needs bearer tokens (--token, {TOKENS_ENV} or --token-file), "
-            "or --no-auth"
-        )
-    return tokens
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, list[str]]:
-    """The ASGI app for ``args`` over ``store``, and the tokens it accepts."""
-    tokens = check_auth(args)
-    part_size = _size(args.part_size)
-    max_size = MAX_OBJECT_SIZE if args.max_size is None else _size(args.max_size)
-    expiration = args.expiration if args.expiration > 0 else None
-    settings = TusSettings(
-        base_path=args.base_path,
-        max_size=max_size,
-        max_metadata_bytes=args.max_metadata,
-        expiration=expiration,
-        body_timeout=args.body_timeout,
-        key_prefix=args.prefix,
-        naming=args.naming,
-        no_clobber=args.no_clobber,
-        max_uploads_per_owner=args.max_uploads_per_token,
-        trust_forwarded=args.trust_forwarded,
-    )
-    if args.store_threads <= args.max_buffers:
-        raise ConfigError(
-            f"--store-threads {args.store_threads} must exceed --max-buffers "
-            f"{args.max_buffers}: each streamed part holds a thread"
-        )
-    objects = BotoObjects(store.client)
-    threads = StoreThreads(args.store_threads)
-    upload_store = S3UploadStore(
-        store,
-        objects,
-        args.bucket,
-        key_prefix=args.prefix,
-        part_size=part_size,
-        max_buffers=args.max_buffers,
-        pipeline_parts=args.pipeline_parts,
-        checksum=args.checksum,
-        no_clobber=args.no_clobber,
-        lease_ttl=args.lease_ttl,
-        threads=threads,
-    )
-    presign = None
-    if not args.no_presign:
-        presign = PresignAPI(
-            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires), threads
-        )
-    options = GatewayOptions(
-        tokens=tokens,
-        cors_origins=args.cors_origin,
-        hooks=Hooks(webhook_url=args.webhook_url, bucket=args.bucket),
-        presign=presign,
-    )
-    page = WebApp.for_store(
-        upload_store,
-        tokens=tokens,
-        base_path=args.base_path,
-        presign_expires=args.presign_expires,
-    )
-    return with_web(build_app(upload_store, settings, options), page), tokens
+        importlib.import_module("s3stream.gateway")
+    except MissingExtra as exc:
+        extras += exc.extras
+        missing += exc.missing
+    if not args.endpoint_url:
+        try:
+            find_weed_binary()
+        except MissingExtra as exc:
+            extras += exc.extras
+            missing += exc.missing
+    if extras:
+        what = "s3stream serve without --endpoint-url" if "embedded" in extras else "s3stream serve"
+        raise MissingExtra(what, extras, missing)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the server until interrupted; 0 on a clean stop, 2 on a configuration error."""
-    import uvicorn
-
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run the server until interrupted; 0 on a clean stop, 2 on a configuration error
+    (a missing extra included)."""
     try:
-        check_auth(args)
-        with _backend(args) as backend:
-            app, tokens = build_from_args(args, backend.store)
-            host = f"[{args.host}]" if ":" in args.host else args.host
-            print(
-                f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "
-                f"-> s3://{args.bucket}/{args.prefix} ({backend.endpoint_url}); "
-                f"auth {'on, ' + str(len(tokens)) + ' token(s)' if tokens else 'off'}\n"
-                f"s3stream gateway: upload page http://{host}:{args.port}/ (Ctrl-C stops)",
-                flush=True,
-            )
-            config = uvicorn.Config(
-                app,
-                host=args.host,
-                port=args.port,
-                http=head_timeout_protocol(args.header_timeout),
-                lifespan="on",
-                timeout_keep_alive=int(args.keep_alive_timeout),
-                log_level=args.log_level.lower(),
-                access_log=False,
-            )
-            # uvicorn re-raises a captured SIGTERM once it has shut down: turn it into a normal
-            # exit so the embedded store is stopped on the way out
-            previous = signal.signal(signal.SIGTERM, _exit_on_signal)
-            try:
-                uvicorn.Server(config).run()
-            finally:
-                signal.signal(signal.SIGTERM, previous)
+        check_extras(args)
+        from s3stream.cli.serving import serve
+
+        return serve(args)
     except ConfigError as exc:
         print(f"s3stream serve: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    return 0
+        return EXIT_USAGE
 
 
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
-__all__ = ["DEFAULT_BUCKET", "DEFAULT_PORT", "add_parser", "run"]
+__all__ = ["DEFAULT_BUCKET", "DEFAULT_PORT", "add_parser", "check_extras", "run"]

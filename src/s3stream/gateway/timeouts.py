@@ -15,20 +15,33 @@ while the server waits on the client with no application reading:
 When the timer fires the connection is closed, with a ``408 Request Timeout`` if some of a
 request had arrived. A body the application does read has its own idle timeout
 (``--body-timeout``, :class:`~s3stream.gateway.handler.body.RequestBody`).
+
+uvicorn has no public hook for this, so the class extends uvicorn's ``H11Protocol`` and reads
+its state (``conn``, ``timeout_keep_alive_task``, ``transport``). That is tested with the
+uvicorn releases in :data:`TESTED_UVICORN` only, which the ``server`` extra requires;
+:func:`head_timeout_protocol` refuses any other release (rather than serve without the
+timeout, or with one that misreads uvicorn's state).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from s3stream.errors import ConfigError
 
 log = logging.getLogger("s3stream.gateway")
 
 DEFAULT_HEADER_TIMEOUT = 10.0
+TESTED_UVICORN = ((0, 30), (0, 55))
+"""The uvicorn releases :class:`HeadTimeoutProtocol` is tested with: (major, minor) from the
+first (included) to the second (excluded); the ``server`` extra asks for the same range."""
 
 _TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\n"
@@ -109,12 +122,41 @@ class HeadTimeoutProtocol(H11Protocol):
         self.transport.close()
 
 
-def head_timeout_protocol(seconds: float) -> type[H11Protocol]:
+def tested_range() -> str:
+    """:data:`TESTED_UVICORN` as a pip version specifier (``>=0.30,<0.55``)."""
+    (low_major, low_minor), (high_major, high_minor) = TESTED_UVICORN
+    return f">={low_major}.{low_minor},<{high_major}.{high_minor}"
+
+
+def check_uvicorn(version: str) -> None:
+    """Refuse a uvicorn release outside :data:`TESTED_UVICORN`, naming the fix."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    low, high = TESTED_UVICORN
+    if not low <= numbers < high:
+        raise ConfigError(
+            f"uvicorn {version} is not one the request-head timeout is tested with "
+            f"({tested_range()}): pip install 'uvicorn{tested_range()}', or serve without "
+            "the timeout (--header-timeout 0)"
+        )
+
+
+def head_timeout_protocol(
+    seconds: float, *, version: str = uvicorn.__version__
+) -> type[H11Protocol]:
     """The protocol class for ``uvicorn.Config(http=...)``: h11 with a ``seconds`` request
-    head timeout (``0``: uvicorn's own h11 protocol, no timeout)."""
+    head timeout (``0``: uvicorn's own h11 protocol, no timeout). ``version`` is uvicorn's,
+    checked by :func:`check_uvicorn`."""
     if seconds <= 0:
         return H11Protocol
+    check_uvicorn(version)
     return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"header_timeout": float(seconds)})
 
 
-__all__ = ["DEFAULT_HEADER_TIMEOUT", "HeadTimeoutProtocol", "head_timeout_protocol"]
+__all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
+    "TESTED_UVICORN",
+    "HeadTimeoutProtocol",
+    "check_uvicorn",
+    "head_timeout_protocol",
+    "tested_range",
+]

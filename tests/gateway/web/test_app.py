@@ -1,5 +1,5 @@
 """The upload page's ASGI side (no browser): routing beside the gateway, the static assets,
-tus-js-client from node_modules, the config and session endpoints, and the finished-upload
+tus-js-client (and no page without it), the config and session endpoints, and the finished-upload
 lookup (owner checks on the memory store; checksum and presigned GET on SeaweedFS)."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from s3stream.embedded import EmbeddedS3
+from s3stream.errors import ConfigError
 from s3stream.gateway import GatewayOptions, MemoryUploadStore, TusSettings, UploadStore, build_app
 from s3stream.gateway.datastore import ObjectDescriber
 from s3stream.gateway.errors import HTTPError
-from s3stream.gateway.web import FinishedUploads, WebApp, find_tus_js, with_web
+from s3stream.gateway.web import FinishedUploads, WebApp, find_tus_js, require_tus_js, with_web
 from s3stream.gateway.web.vendor import BUNDLE, TUS_JS_ENV
 from tests.support.gateway import TestClient, Tus, make_s3_store, metadata, upload_id
 from tests.support.paths import ROOT
@@ -80,13 +81,25 @@ def test_vendor_serves_tus_js_client_from_node_modules(client: TestClient) -> No
     }
 
 
-def test_missing_tus_js_client_is_reported(memory: MemoryUploadStore, tmp_path: Path) -> None:
-    client = TestClient(compose(memory, tus_js=tmp_path / "nowhere.js", chunk_size=1 << 20))
-    response = client.get("/vendor/tus.min.js")
-    assert response.status_code == 404 and "scripts/setup.sh" in response.text
-    assert client.get("/api/config").json()["tusClient"] is False
+def test_chunk_size_reaches_the_page(memory: MemoryUploadStore) -> None:
+    client = TestClient(compose(memory, chunk_size=1 << 20))
     assert client.get("/api/config").json()["chunkSize"] == 1 << 20
-    assert "tus-js-client is not installed" in client.get("/static/app.js").text
+
+
+def test_no_page_without_tus_js_client(memory: MemoryUploadStore, tmp_path: Path) -> None:
+    """A page that cannot upload is never served: no bundle is a ConfigError naming the fix."""
+    nowhere = tmp_path / "nowhere.js"
+    with pytest.raises(ConfigError, match=r"no tus-js-client bundle at .*nowhere\.js: point"):
+        compose(memory, tus_js=nowhere)
+    with pytest.raises(ConfigError, match=f"{TUS_JS_ENV}=.*nowhere"):
+        require_tus_js(env={TUS_JS_ENV: str(nowhere)})
+    with pytest.raises(ConfigError, match=r"has none: in a checkout run `npm ci`") as info:
+        require_tus_js(env={}, starts=[tmp_path], packaged=nowhere)
+    assert len(str(info.value).splitlines()) == 1
+    # the page still explains itself if the script goes missing after the start
+    assert (
+        "tus-js-client is not installed" in TestClient(compose(memory)).get("/static/app.js").text
+    )
 
 
 def test_find_tus_js(tmp_path: Path) -> None:
@@ -95,13 +108,20 @@ def test_find_tus_js(tmp_path: Path) -> None:
     bundle.write_text("/* tus */")
     deep = tmp_path / "project" / "src" / "pkg"
     deep.mkdir(parents=True)
-    assert find_tus_js(env={}, starts=[deep]) == bundle.resolve()
-    assert find_tus_js(env={}, starts=[tmp_path]) is None
+    none = tmp_path / "no-wheel" / "tus.min.js"
+    assert find_tus_js(env={}, starts=[deep], packaged=none) == bundle.resolve()
+    assert find_tus_js(env={}, starts=[tmp_path], packaged=none) is None
     assert find_tus_js(bundle, env={}) == bundle.resolve()
     assert find_tus_js(tmp_path / "project", env={}) == bundle.resolve()  # a directory
     assert find_tus_js(env={TUS_JS_ENV: str(bundle)}, starts=[]) == bundle.resolve()
     # a configured path that points nowhere is not silently replaced by a search
     assert find_tus_js(tmp_path / "missing.js", env={}, starts=[deep]) is None
+    # a wheel's copy comes before any node_modules
+    wheel = tmp_path / "site-packages" / "tus.min.js"
+    wheel.parent.mkdir()
+    wheel.write_text("/* tus from the wheel */")
+    assert find_tus_js(env={}, starts=[deep], packaged=wheel) == wheel
+    assert require_tus_js(env={}, starts=[], packaged=wheel) == wheel
 
 
 def test_session_needs_a_valid_token(client: TestClient) -> None:

@@ -2,13 +2,14 @@
 uploads with tus-js-client, live webcam/screen recording, and a list of finished uploads.
 
 :class:`WebApp` is an ASGI app serving the page (``/``, ``/static/``), tus-js-client from
-``node_modules`` (``/vendor/``) and a small JSON API (``/api/``); :func:`with_web` puts it in
-front of the gateway app. The page's own code is in ``static/`` (no frameworks, no build).
+the wheel or ``node_modules`` (``/vendor/``) and a small JSON API (``/api/``);
+:func:`with_web` puts it in front of the gateway app. The page's own code is in ``static/``
+(no frameworks, no build).
 """
 
 from s3stream.gateway.web.app import WebApp, with_web
 from s3stream.gateway.web.finished import FinishedUpload, FinishedUploads
-from s3stream.gateway.web.vendor import TUS_JS_ENV, find_tus_js
+from s3stream.gateway.web.vendor import TUS_JS_ENV, find_tus_js, require_tus_js
 
 __all__ = [
     "TUS_JS_ENV",
@@ -16,5 +17,6 @@ __all__ = [
     "FinishedUploads",
     "WebApp",
     "find_tus_js",
+    "require_tus_js",
     "with_web",
 ]

@@ -4,7 +4,7 @@ Paths served here::
 
     GET /                        the page (static/index.html)
     GET /static/{file}           its script and style sheet
-    GET /vendor/tus.min.js       tus-js-client from node_modules (404 + a page error if missing)
+    GET /vendor/tus.min.js       tus-js-client's browser bundle (and its source map)
     GET /api/config              {endpoint, auth, tusClient, chunkSize}; open, like the page
     GET /api/session             204 for a valid token (the page's "token accepted")
     GET /api/uploads/{id}        {id, key, size, checksum, checksumAlgorithm, url, ...} of a
@@ -17,7 +17,6 @@ gateway's own :class:`~s3stream.gateway.auth.BearerAuth` when tokens are configu
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,9 +30,7 @@ from s3stream.gateway.auth import BearerAuth, owner_in
 from s3stream.gateway.datastore import UploadStore
 from s3stream.gateway.errors import http_error
 from s3stream.gateway.web.finished import FinishedUploads
-from s3stream.gateway.web.vendor import find_tus_js
-
-log = logging.getLogger("s3stream.gateway.web")
+from s3stream.gateway.web.vendor import require_tus_js
 
 STATIC_DIR = Path(__file__).parent / "static"
 WEB_PREFIXES = ("/static/", "/vendor/", "/api/")
@@ -56,8 +53,9 @@ class WebApp:
     gateway's bearer tokens; ``base_path`` its tus endpoint; ``chunk_size`` the page's
     default tus ``chunkSize`` in bytes (``None``: one PATCH per file, as tus-js-client
     does by default). ``tus_js`` names tus-js-client's ``tus.min.js`` (or a directory with
-    ``node_modules``); by default ``$S3STREAM_TUS_JS``, then a walk up from this package and
-    from the current directory.
+    ``node_modules``); by default ``$S3STREAM_TUS_JS``, then the wheel's copy, then
+    ``node_modules`` (:func:`~s3stream.gateway.web.vendor.find_tus_js`). Without one the
+    page could not upload: :class:`~s3stream.errors.ConfigError`, naming the fix.
     """
 
     def __init__(
@@ -74,13 +72,8 @@ class WebApp:
         self.auth = bool(tokens)
         self.base_path = base_path
         self.chunk_size = chunk_size
-        self.tus_js = find_tus_js(tus_js)
+        self.tus_js = require_tus_js(tus_js)
         self.static_dir = static_dir
-        if self.tus_js is None:
-            log.warning(
-                "tus-js-client not found (node_modules/tus-js-client/dist/tus.min.js): "
-                "the upload page will show an error; run scripts/setup.sh or set S3STREAM_TUS_JS"
-            )
         private: ASGIApp = Router(
             routes=[
                 Route("/session", self._session, methods=["GET"]),
@@ -132,7 +125,7 @@ class WebApp:
             {
                 "endpoint": self.base_path,
                 "auth": self.auth,
-                "tusClient": self.tus_js is not None,
+                "tusClient": self.tus_js.is_file(),
                 "chunkSize": self.chunk_size,
             },
             headers=NO_CACHE,
@@ -140,14 +133,10 @@ class WebApp:
 
     async def _vendor(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if self.tus_js is None or name not in ("tus.min.js", "tus.min.js.map"):
-            return PlainTextResponse(
-                "tus-js-client is not installed: run scripts/setup.sh (npm ci) or set "
-                "S3STREAM_TUS_JS\n",
-                status_code=404,
-            )
-        path = self.tus_js.with_name(name)
-        if not path.is_file():
+        if (
+            name not in ("tus.min.js", "tus.min.js.map")
+            or not (path := self.tus_js.with_name(name)).is_file()
+        ):
             return PlainTextResponse("not found\n", status_code=404)
         media = "text/javascript" if name.endswith(".js") else "application/json"
         return FileResponse(path, media_type=media, headers=NO_CACHE)

@@ -1,0 +1,210 @@
+"""What ``s3stream serve`` runs (imported by :mod:`.serve` only when it runs, with the
+``server`` extra there): the gateway (tus + presign + health + page) on uvicorn.
+
+With no ``--endpoint-url`` the embedded SeaweedFS store is started (data in ``--data-dir``),
+so ``s3stream serve`` alone works on a fresh machine. This module is wiring only: it reads
+flags and the environment (``S3STREAM_TOKENS``) and builds the objects of the layers below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from s3stream.errors import ConfigError
+from s3stream.gateway.app import GatewayOptions, build_app
+from s3stream.gateway.auth import TOKENS_ENV, load_tokens
+from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.presign import PresignAPI, Presigner
+from s3stream.gateway.s3store import S3UploadStore
+from s3stream.gateway.settings import TusSettings
+from s3stream.gateway.threads import StoreThreads
+from s3stream.gateway.timeouts import head_timeout_protocol
+from s3stream.gateway.web import WebApp, require_tus_js, with_web
+from s3stream.limits import MAX_OBJECT_SIZE, parse_size
+from s3stream.store.boto import BotoObjects, BotoStore, make_client
+
+log = logging.getLogger("s3stream.gateway")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Backend:
+    store: BotoStore
+    endpoint_url: str
+
+
+@contextlib.contextmanager
+def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
+    """The S3 client: the given endpoint, or an embedded store started for the server."""
+    if args.endpoint_url:
+        client = make_client(
+            endpoint_url=args.endpoint_url, region=args.region, profile=args.profile
+        )
+        yield _Backend(BotoStore(client), args.endpoint_url)
+        return
+    from s3stream.embedded import EmbeddedS3
+
+    os.makedirs(args.data_dir, exist_ok=True)
+    server = EmbeddedS3(
+        data_dir=args.data_dir,
+        buckets=[args.bucket],
+        access_key=os.environ.get("S3STREAM_EMBEDDED_ACCESS_KEY"),
+        secret_key=os.environ.get("S3STREAM_EMBEDDED_SECRET_KEY"),
+    )
+    with server:
+        client = make_client(
+            endpoint_url=server.endpoint_url,
+            region=server.region,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+        )
+        log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
+        yield _Backend(BotoStore(client), server.endpoint_url)
+
+
+def check_auth(args: argparse.Namespace) -> list[str]:
+    """The tokens; refuses to serve a non-loopback address without any (unless --no-auth)."""
+    tokens = load_tokens(args.token, token_file=args.token_file)
+    if not tokens and not is_loopback(args.host) and not args.no_auth:
+        raise ConfigError(
+            f"binding {args.host} needs bearer tokens (--token, {TOKENS_ENV} or --token-file), "
+            "or --no-auth"
+        )
+    return tokens
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def build_from_args(
+    args: argparse.Namespace, store: BotoStore, *, tus_js: Path | None = None
+) -> tuple[Any, list[str]]:
+    """The ASGI app for ``args`` over ``store`` (the page serving ``tus_js``, else the bundle
+    :func:`~s3stream.gateway.web.vendor.find_tus_js` finds), and the tokens it accepts."""
+    tokens = check_auth(args)
+    part_size = _size(args.part_size)
+    max_size = MAX_OBJECT_SIZE if args.max_size is None else _size(args.max_size)
+    expiration = args.expiration if args.expiration > 0 else None
+    settings = TusSettings(
+        base_path=args.base_path,
+        max_size=max_size,
+        max_metadata_bytes=args.max_metadata,
+        expiration=expiration,
+        body_timeout=args.body_timeout,
+        key_prefix=args.prefix,
+        naming=args.naming,
+        no_clobber=args.no_clobber,
+        max_uploads_per_owner=args.max_uploads_per_token,
+        trust_forwarded=args.trust_forwarded,
+    )
+    if args.store_threads <= args.max_buffers:
+        raise ConfigError(
+            f"--store-threads {args.store_threads} must exceed --max-buffers "
+            f"{args.max_buffers}: each streamed part holds a thread"
+        )
+    objects = BotoObjects(store.client)
+    threads = StoreThreads(args.store_threads)
+    upload_store = S3UploadStore(
+        store,
+        objects,
+        args.bucket,
+        key_prefix=args.prefix,
+        part_size=part_size,
+        max_buffers=args.max_buffers,
+        pipeline_parts=args.pipeline_parts,
+        checksum=args.checksum,
+        no_clobber=args.no_clobber,
+        lease_ttl=args.lease_ttl,
+        threads=threads,
+    )
+    presign = None
+    if not args.no_presign:
+        presign = PresignAPI(
+            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires), threads
+        )
+    options = GatewayOptions(
+        tokens=tokens,
+        cors_origins=args.cors_origin,
+        hooks=Hooks(webhook_url=args.webhook_url, bucket=args.bucket),
+        presign=presign,
+    )
+    page = WebApp.for_store(
+        upload_store,
+        tokens=tokens,
+        base_path=args.base_path,
+        presign_expires=args.presign_expires,
+        tus_js=tus_js,
+    )
+    return with_web(build_app(upload_store, settings, options), page), tokens
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server until interrupted (0); a configuration error (the page's bundle, the
+    tokens, the uvicorn release) is a :class:`ConfigError` before anything starts."""
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    check_auth(args)
+    tus_js = require_tus_js()
+    protocol = head_timeout_protocol(args.header_timeout)
+    try:
+        with _backend(args) as backend:
+            app, tokens = build_from_args(args, backend.store, tus_js=tus_js)
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            print(
+                f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "
+                f"-> s3://{args.bucket}/{args.prefix} ({backend.endpoint_url}); "
+                f"auth {'on, ' + str(len(tokens)) + ' token(s)' if tokens else 'off'}\n"
+                f"s3stream gateway: upload page http://{host}:{args.port}/ (Ctrl-C stops)",
+                flush=True,
+            )
+            config = uvicorn.Config(
+                app,
+                host=args.host,
+                port=args.port,
+                http=protocol,
+                lifespan="on",
+                timeout_keep_alive=int(args.keep_alive_timeout),
+                log_level=args.log_level.lower(),
+                access_log=False,
+            )
+            # uvicorn re-raises a captured SIGTERM once it has shut down: turn it into a normal
+            # exit so the embedded store is stopped on the way out
+            previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+            try:
+                uvicorn.Server(config).run()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+__all__ = ["build_from_args", "check_auth", "is_loopback", "serve"]
