@@ -116,7 +116,7 @@ def npm_reason(stdout: str, stderr: str) -> str:
     except (ValueError, AttributeError):
         summary = ""
     if summary:
-        return " ".join(str(summary).split())
+        return " ".join(str(summary).split()).rstrip(".")
     lines = [line for line in stderr.splitlines() if line.strip() and "complete log" not in line]
     return lines[-1].strip() if lines else "no output"
 

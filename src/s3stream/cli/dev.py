@@ -33,7 +33,7 @@ from s3stream.cli.common import (
 )
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.settings import state_home
-from s3stream.embedded import EmbeddedS3, EmbeddedStoreError
+from s3stream.embedded import EmbeddedS3, EmbeddedStoreError, find_weed_binary
 
 STATE_FILE = "s3stream-dev.json"
 DEFAULT_BUCKET = "dev"
@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         parse_s3_url(f"s3://{bucket}")
     if data_dir.exists() and not data_dir.is_dir():
         raise UsageError(f"{data_dir} is not a directory: give another --dir")
+    find_weed_binary()  # without the embedded extra: one line naming it, nothing written
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     state = load_state(data_dir) or DevState.new()
     if args.region:

@@ -176,10 +176,10 @@ def check_extras(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the server until interrupted; 0 on a clean stop, 2 on a configuration error
-    (a missing extra included)."""
+    """Run the server until interrupted; 0 on a clean stop, 2 on a configuration error (a
+    missing extra is one too, reported by the CLI like any other command's)."""
+    check_extras(args)
     try:
-        check_extras(args)
         from s3stream.cli.serving import serve
 
         return serve(args)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from s3stream.checksums import ChecksumAlgorithm, digest, encode
+from s3stream.embedded.process import find_weed_binary
 from s3stream.embedded.seaweed import EmbeddedS3
 from s3stream.engine.progress import Progress, ProgressCallback
 from s3stream.engine.result import UploadResult
@@ -162,9 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run(args.dir.resolve(), args.size, args.keep_running)
+        find_weed_binary()
     except MissingExtra as exc:
         parser.exit(2, f"s3stream-demo: error: {exc}\n")
+    run(args.dir.resolve(), args.size, args.keep_running)
 
 
 if __name__ == "__main__":

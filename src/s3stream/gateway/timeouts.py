@@ -122,7 +122,7 @@ class HeadTimeoutProtocol(H11Protocol):
         self.transport.close()
 
 
-def tested_range() -> str:
+def uvicorn_requirement() -> str:
     """:data:`TESTED_UVICORN` as a pip version specifier (``>=0.30,<0.55``)."""
     (low_major, low_minor), (high_major, high_minor) = TESTED_UVICORN
     return f">={low_major}.{low_minor},<{high_major}.{high_minor}"
@@ -133,10 +133,10 @@ def check_uvicorn(version: str) -> None:
     numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
     low, high = TESTED_UVICORN
     if not low <= numbers < high:
+        tested = uvicorn_requirement()
         raise ConfigError(
-            f"uvicorn {version} is not one the request-head timeout is tested with "
-            f"({tested_range()}): pip install 'uvicorn{tested_range()}', or serve without "
-            "the timeout (--header-timeout 0)"
+            f"uvicorn {version} is not one the request-head timeout is tested with ({tested}): "
+            f"pip install 'uvicorn{tested}', or serve without the timeout (--header-timeout 0)"
         )
 
 
@@ -158,5 +158,5 @@ __all__ = [
     "HeadTimeoutProtocol",
     "check_uvicorn",
     "head_timeout_protocol",
-    "tested_range",
+    "uvicorn_requirement",
 ]

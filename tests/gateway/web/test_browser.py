@@ -21,28 +21,17 @@ from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, TusSettings, build_app
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.gateway.web.vendor import BUNDLE
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.gateway import free_port, make_s3_store
 from tests.support.paths import ROOT
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts" / "web"
 TOKEN = "browser-token-0123456789abcdef"
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CHUNK = 256 * 1024
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 
 pytestmark = [
     pytest.mark.browser,
