@@ -25,22 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from s3stream.cli.common import describe_error, eprint, format_duration
 from s3stream.config import UploadConfig
@@ -48,6 +33,10 @@ from s3stream.engine.progress import Progress
 from s3stream.engine.result import UploadResult
 from s3stream.errors import S3StreamError
 from s3stream.limits import format_size
+
+if TYPE_CHECKING:  # rich is imported when a bar is shown, not for every command
+    from rich.progress import Progress as RichProgress
+    from rich.progress import ProgressColumn, TaskID
 
 Mode = Literal["bar", "plain", "json", "quiet"]
 
@@ -274,13 +263,18 @@ class PlainReporter(Reporter):
         write_stdout(self.summary(result))
 
 
-class RateColumn(ProgressColumn):
-    """The transfer rate in binary units, like the sizes next to it."""
+def rate_column() -> ProgressColumn:
+    """A rich column with the transfer rate in binary units, like the sizes next to it."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        shown = "?" if speed is None else f"{format_size(speed)}/s"
-        return Text(shown, style="progress.data.speed")
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            shown = "?" if speed is None else f"{format_size(speed)}/s"
+            return Text(shown, style="progress.data.speed")
+
+    return RateColumn()
 
 
 class BarReporter(PlainReporter):
@@ -294,6 +288,17 @@ class BarReporter(PlainReporter):
         self._task: TaskID | None = None
 
     def _started(self, info: Start) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
         console = Console(file=sys.stderr)
         label = info.url if len(info.url) <= 40 else "…" + info.url[-39:]
         columns: list[str | ProgressColumn] = [
@@ -302,9 +307,9 @@ class BarReporter(PlainReporter):
         ]
         if info.total is not None:
             columns += [TaskProgressColumn(), DownloadColumn(binary_units=True)]
-            columns += [RateColumn(), TimeRemainingColumn()]
+            columns += [rate_column(), TimeRemainingColumn()]
         else:
-            columns += [DownloadColumn(binary_units=True), RateColumn()]
+            columns += [DownloadColumn(binary_units=True), rate_column()]
             columns += [TimeElapsedColumn()]
         self._bar = RichProgress(
             *columns, console=console, redirect_stdout=False, redirect_stderr=True
