@@ -34,8 +34,9 @@ from s3stream.gateway.errors import bad_request, http_error
 from s3stream.gateway.model import sanitize_filename, with_suffix
 from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MAX_PARTS
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import Objects, ObjectStore
-from s3stream.store.types import ObjectOptions, PartRecord
+from s3stream.store.types import PartRecord
 
 log = logging.getLogger(__name__)
 

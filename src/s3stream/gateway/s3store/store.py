@@ -46,8 +46,8 @@ from s3stream.gateway.s3store.finish import Finisher
 from s3stream.gateway.s3store.state import StateObjects, UploadState, lease_key
 from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MAX_PART_SIZE, MIN_PART_SIZE, MiB
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import Objects, ObjectStore
-from s3stream.store.types import ObjectOptions
 
 log = logging.getLogger(__name__)
 
