@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import email.utils
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from s3stream.store.attributes import (
     CustomerKey,
     ObjectOptions,
     RequestOptions,
+    parse_expires,
     parse_tagging,
 )
 
@@ -54,20 +54,7 @@ def customer_key(value: object) -> CustomerKey:
 
 
 def expires(value: object) -> dt.datetime:
-    """ISO 8601 (``2030-01-01``, ``2030-01-01T12:00:00Z``; UTC unless a zone is given) or an
-    HTTP date (``Tue, 01 Jan 2030 00:00:00 GMT``)."""
-    found = text(value)
-    try:
-        moment = dt.datetime.fromisoformat(found.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(found)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{found!r} is not a date: write e.g. 2030-01-01T00:00:00Z "
-                "or 'Tue, 01 Jan 2030 00:00:00 GMT'"
-            ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return parse_expires(text(value))
 
 
 def tagging(value: object) -> dict[str, str]:
@@ -117,8 +104,10 @@ OPTIONS: dict[str, Setting[Any]] = {
 """The upload option each plain attribute setting becomes (encryption is checked apart)."""
 
 
-def add_attribute_options(parser: argparse.ArgumentParser, *, customer_keys: bool = True) -> None:
-    """The attribute flags, in a group of their own (``customer_keys``: ``--sse-c``)."""
+def add_attribute_options(parser: argparse.ArgumentParser, *, per_request: bool = True) -> None:
+    """The attribute flags, in a group of their own; ``per_request`` adds those that go
+    with every request (``--sse-c``, ``--sse-c-key``, ``--expected-bucket-owner``,
+    ``--request-payer``)."""
     group = parser.add_argument_group("object attributes (as in the aws CLI)")
     group.add_argument(
         "--sse",
@@ -128,7 +117,7 @@ def add_attribute_options(parser: argparse.ArgumentParser, *, customer_keys: boo
         help=f"server-side encryption: {', '.join(SSE_ALGORITHMS)} (alone: AES256)",
     )
     group.add_argument("--sse-kms-key-id", metavar="ID", help="the KMS key, with --sse aws:kms")
-    if customer_keys:
+    if per_request:
         group.add_argument(
             "--sse-c",
             nargs="?",
@@ -159,23 +148,38 @@ def add_attribute_options(parser: argparse.ArgumentParser, *, customer_keys: boo
         help="Expires header: ISO 8601 (2030-01-01T00:00:00Z) or an HTTP date",
     )
     group.add_argument("--tagging", metavar="TAGS", help="tags as k=v&k2=v2 (URL-encoded)")
-    group.add_argument(
-        "--expected-bucket-owner", metavar="ACCOUNT", help="refuse a bucket of another account"
-    )
-    group.add_argument(
-        "--request-payer",
-        nargs="?",
-        const="requester",
-        metavar="requester",
-        help="confirm that you pay for requests to a requester-pays bucket",
-    )
+    if per_request:
+        group.add_argument(
+            "--expected-bucket-owner", metavar="ACCOUNT", help="refuse a bucket of another account"
+        )
+        group.add_argument(
+            "--request-payer",
+            nargs="?",
+            const="requester",
+            metavar="requester",
+            help="confirm that you pay for requests to a requester-pays bucket",
+        )
 
 
-def attribute_options(settings: Settings) -> dict[str, Any]:
+def object_defaults(settings: Settings) -> ObjectOptions:
+    """The attributes alone (no per-request settings): the gateway's defaults."""
+    found = attribute_options(settings, per_request=False)
+    return ObjectOptions(**{k: v for k, v in found.items() if k not in _PER_REQUEST})
+
+
+_PER_REQUEST = ("expected_bucket_owner", "request_payer", "sse_customer_key")
+
+
+def attribute_options(settings: Settings, *, per_request: bool = True) -> dict[str, Any]:
     """The upload options the attribute settings give (``None`` ones left out)."""
-    found = {name: settings.get(item) for name, item in OPTIONS.items()}
+    found = {
+        name: settings.get(item)
+        for name, item in OPTIONS.items()
+        if per_request or name not in _PER_REQUEST
+    }
     sse, kms_key = settings.get(SSE), settings.get(SSE_KMS_KEY_ID)
-    sse_c, key = settings.get(SSE_C), settings.get(SSE_C_KEY)
+    sse_c = settings.get(SSE_C) if per_request else None
+    key = settings.get(SSE_C_KEY) if per_request else None
     if kms_key is not None and sse not in ("aws:kms", "aws:kms:dsse"):
         raise UsageError("--sse-kms-key-id needs --sse aws:kms (or --sse aws:kms:dsse)")
     if sse_c is not None and sse_c != "AES256":

@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from s3stream.cli.attributes import add_attribute_options, object_defaults
+from s3stream.cli.settings import Settings
 from s3stream.errors import ConfigError
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
 from s3stream.gateway.presign import PresignAPI, Presigner
-from s3stream.gateway.s3store import S3UploadStore
+from s3stream.gateway.s3store import ObjectAttributes, S3UploadStore
 from s3stream.gateway.settings import TusSettings
 from s3stream.gateway.threads import DEFAULT_THREADS, StoreThreads
 from s3stream.gateway.timeouts import DEFAULT_HEADER_TIMEOUT, head_timeout_protocol
@@ -164,6 +166,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--presign-expires", type=int, default=3600, help="URL lifetime seconds")
     net.add_argument("--trust-forwarded", action="store_true", help="honour X-Forwarded-*")
     net.add_argument("--log-level", default="info", help="logging level (%(default)s)")
+    add_attribute_options(parser, per_request=False)
+    parser.add_argument(
+        "--tus-metadata",
+        action="append",
+        default=[],
+        metavar="KEY=ATTRIBUTE",
+        help="let clients set an object attribute with a tus metadata key (repeatable): "
+        "ATTRIBUTE is content-type, cache-control, content-disposition, content-encoding, "
+        "content-language, expires, storage-class, acl, tagging or metadata.NAME; "
+        "e.g. cacheControl=cache-control, tags=tagging, author=metadata.author",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -228,9 +241,21 @@ def _size(text: str) -> int:
         raise ConfigError(str(exc)) from None
 
 
+def object_attributes(args: argparse.Namespace) -> ObjectAttributes:
+    """The operator's attribute defaults and the tus metadata keys clients may use."""
+    allowed: dict[str, str] = {}
+    for pair in args.tus_metadata:
+        key, sep, attribute = pair.partition("=")
+        if not sep or not key.strip() or not attribute.strip():
+            raise ConfigError(f"--tus-metadata {pair!r}: write KEY=ATTRIBUTE, e.g. tags=tagging")
+        allowed[key.strip()] = attribute.strip()
+    return ObjectAttributes(object_defaults(Settings.from_args(args)), allowed)
+
+
 def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, list[str]]:
     """The ASGI app for ``args`` over ``store``, and the tokens it accepts."""
     tokens = check_auth(args)
+    attributes = object_attributes(args)
     part_size = _size(args.part_size)
     max_size = MAX_OBJECT_SIZE if args.max_size is None else _size(args.max_size)
     expiration = args.expiration if args.expiration > 0 else None
@@ -265,11 +290,15 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         no_clobber=args.no_clobber,
         lease_ttl=args.lease_ttl,
         threads=threads,
+        attributes=attributes,
     )
     presign = None
     if not args.no_presign:
         presign = PresignAPI(
-            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires), threads
+            Presigner(
+                store, objects, args.bucket, args.prefix, args.presign_expires, attributes.defaults
+            ),
+            threads,
         )
     options = GatewayOptions(
         tokens=tokens,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -50,6 +50,9 @@ class Presigner:
     bucket: str
     key_prefix: str = ""
     expires_in: int = 3600
+    defaults: ObjectOptions = field(default_factory=ObjectOptions)
+    """The operator's object attributes, set on the multipart uploads this creates (a
+    presigned single PUT carries only its content type)."""
 
     def new_key(self, filename: str | None) -> str:
         name = sanitize_filename(filename or "") or "upload"
@@ -82,7 +85,7 @@ class Presigner:
             self.bucket,
             key,
             checksum=ChecksumAlgorithm.NONE,
-            options=ObjectOptions(content_type=content_type or None),
+            options=self.defaults.updated(ObjectOptions(content_type=content_type or None)),
         )
         return {"key": key, "uploadId": upload_id}
 

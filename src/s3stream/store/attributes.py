@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
 import hashlib
 import re
 from collections.abc import Mapping
@@ -157,6 +158,22 @@ def parse_tagging(text: str) -> dict[str, str]:
         tags[key] = value
     check_tagging(tags)
     return tags
+
+
+def parse_expires(text: str) -> dt.datetime:
+    """ISO 8601 (``2030-01-01``, ``2030-01-01T12:00:00Z``; UTC unless a zone is given) or an
+    HTTP date (``Tue, 01 Jan 2030 00:00:00 GMT``)."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{text!r} is not a date: write e.g. 2030-01-01T00:00:00Z "
+                "or 'Tue, 01 Jan 2030 00:00:00 GMT'"
+            ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def format_tagging(tags: Mapping[str, str]) -> str:
