@@ -106,11 +106,13 @@ def test_tarfile_gzip_and_text_csv(
     uploader: S3StreamUploader, s3client: Any, bucket: str, unique_key: str
 ) -> None:
     content = os.urandom(200_000)
-    with s3stream.open(f"s3://{bucket}/{unique_key}.tgz", uploader=uploader) as f:
-        with tarfile.open(fileobj=f, mode="w|gz") as tar:
-            info = tarfile.TarInfo("data.bin")
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
+    with (
+        s3stream.open(f"s3://{bucket}/{unique_key}.tgz", uploader=uploader) as f,
+        tarfile.open(fileobj=f, mode="w|gz") as tar,
+    ):
+        info = tarfile.TarInfo("data.bin")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
     with tarfile.open(fileobj=io.BytesIO(fetch(s3client, bucket, f"{unique_key}.tgz"))) as tar:
         member = tar.extractfile("data.bin")
         assert member is not None and member.read() == content
