@@ -113,8 +113,7 @@ def _walk(
     found: Selection,
     problems: list[str],
 ) -> None:
-    seen: set[tuple[int, int]] = set()
-    for directory, names in _directories(top, follow, seen, problems, found):
+    for directory, names in _directories(top, follow, problems, found):
         for name in sorted(names):
             path = directory / name
             relative = path.relative_to(top).as_posix()
@@ -136,21 +135,24 @@ def _walk(
 
 
 def _directories(
-    top: Path, follow: bool, seen: set[tuple[int, int]], problems: list[str], found: Selection
+    top: Path, follow: bool, problems: list[str], found: Selection
 ) -> Iterator[tuple[Path, list[str]]]:
     """Each directory under ``top`` with the names of its non-directory entries; links to
-    directories are followed only with ``follow``, and each directory is entered once."""
+    directories are followed only with ``follow``, and never into a directory of their own
+    ancestry (a loop)."""
 
     def unreadable(exc: OSError) -> None:
         problems.append(f"{exc.filename}: {exc.strerror}")
 
+    ancestry: dict[str, frozenset[tuple[int, int]]] = {}
     for directory, dirs, files in os.walk(top, onerror=unreadable, followlinks=follow):
         here = Path(directory)
         st = here.stat()
-        if (st.st_dev, st.st_ino) in seen:  # a link loop
+        above = ancestry.get(os.path.dirname(directory), frozenset())
+        if (st.st_dev, st.st_ino) in above:
             dirs[:] = []
             continue
-        seen.add((st.st_dev, st.st_ino))
+        ancestry[directory] = above | {(st.st_dev, st.st_ino)}
         kept = []
         for name in sorted(dirs):
             if (here / name).is_symlink() and not follow:
