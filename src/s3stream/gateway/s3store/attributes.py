@@ -80,7 +80,7 @@ class ObjectAttributes:
                 else:
                     given[attribute.replace("-", "_")] = _value(attribute, text)
             except ConfigError as exc:
-                raise ConfigError(f"metadata {key!r}: {exc}") from None
+                raise ConfigError(f"Upload-Metadata {key!r}: {exc}") from None
         user["tus-upload-id"] = upload.id
         try:
             client = ObjectOptions(content_type=content_type, **given)
