@@ -30,6 +30,15 @@ def listed(client: Any, bucket: str, prefix: str) -> dict[str, int]:
     return {o["Key"][len(prefix) :]: o["Size"] for o in found}
 
 
+def journaled_parts(journal: Path) -> int:
+    """Part rows in a CLI's journal (0 while it is not there yet, or has no tables yet)."""
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM parts").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
 def make_tree(root: Path) -> dict[str, bytes]:
     files = {
         "a.txt": b"alpha",
@@ -139,19 +148,13 @@ def test_a_copy_killed_midway_resumes_file_by_file(
     env = cli_env(tmp_path, s3server)
     journal = tmp_path / "xdg-state" / "s3stream" / "journal.sqlite3"
 
-    def parts_journaled() -> int:
-        if not journal.exists():
-            return 0
-        with sqlite3.connect(journal) as db:
-            return int(db.execute("SELECT count(*) FROM parts").fetchone()[0])
-
     running = Running(
         ["cp", "-r", "--part-size", "5MiB", "--bwlimit", "4MiB/s", str(tree),
          f"s3://{bucket}/{unique_key}/"],
         env,
     )  # fmt: skip
     try:
-        wait_until(lambda: parts_journaled() >= 2, timeout=30)
+        wait_until(lambda: journaled_parts(journal) >= 2, timeout=30)
         running.proc.kill()  # kill -9: no abort, no completion
         running.finish()
     finally:
@@ -208,14 +211,8 @@ def test_attribute_flags_reach_the_object_and_sse_c_needs_its_key_on_resume(
     )  # fmt: skip
     journal = tmp_path / "xdg-state" / "s3stream" / "journal.sqlite3"
 
-    def journaled_parts() -> int:
-        if not journal.exists():
-            return 0
-        with sqlite3.connect(journal) as db:
-            return int(db.execute("SELECT count(*) FROM parts").fetchone()[0])
-
     try:
-        wait_until(lambda: journaled_parts() >= 1, timeout=30)
+        wait_until(lambda: journaled_parts(journal) >= 1, timeout=30)
         running.proc.kill()
         running.finish()
     finally:
