@@ -3,16 +3,24 @@ subprocess against the embedded store."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import signal
 import sqlite3
+import subprocess
+import termios
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from s3stream.cli.batch import MemoryBudget
 from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from s3stream.store.attributes import CustomerKey
 from tests.support.cli import (
+    CLI,
     Running,
     cli_env,
     error_line,
@@ -227,8 +235,26 @@ def test_attribute_flags_reach_the_object_and_sse_c_needs_its_key_on_resume(
     wrong.write_bytes(os.urandom(32))
     mismatch = run_cli(["resume", "--all", "--sse-c-key", f"fileb://{wrong}"], env)
     assert "is not the one upload" in error_line(mismatch.stderr)
-    resumed = run_cli(["resume", "--all", "--sse-c-key", f"fileb://{key_file}"], env)
-    assert resumed.returncode == 0, resumed.stderr
+    # on a terminal, resume asks for the key
+    leader, follower = pty.openpty()
+    asking = subprocess.Popen(
+        [*CLI, "resume", "--all"],
+        env=env,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(follower)
+    shown = b""
+    while b"SSE-C key for s3://" not in shown:
+        shown += os.read(leader, 1024)  # the prompt, on the terminal
+    os.write(leader, f"fileb://{key_file}\n".encode())
+    out, err = asking.communicate(timeout=120)
+    os.close(leader)
+    assert asking.returncode == 0, err
+    assert str(key_file).encode() not in out + err
     body = s3client.get_object(
         Bucket=bucket,
         Key=f"{unique_key}.big",
@@ -238,3 +264,50 @@ def test_attribute_flags_reach_the_object_and_sse_c_needs_its_key_on_resume(
     )["Body"].read()
     assert body == big.read_bytes()
     assert key_absent(s3client, bucket, f"{unique_key}.nothing")
+
+
+def test_ctrl_c_aborts_the_files_in_flight_and_starts_no_more(
+    s3server: EmbeddedS3, s3client: Any, bucket: str, unique_key: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "many"
+    tree.mkdir()
+    for i in range(4):
+        (tree / f"f{i}.bin").write_bytes(os.urandom(11 * MiB))
+    env = cli_env(tmp_path, s3server)
+    running = Running(
+        ["cp", "-r", "--transfers", "2", "--part-size", "5MiB", "--bwlimit", "4MiB/s",
+         str(tree), f"s3://{bucket}/{unique_key}/"],
+        env,
+    )  # fmt: skip
+    journal = tmp_path / "xdg-state" / "s3stream" / "journal.sqlite3"
+    try:
+        wait_until(lambda: journaled_parts(journal) >= 1, timeout=30)
+        running.proc.send_signal(signal.SIGINT)
+        code = running.finish(60)
+    finally:
+        running.kill()
+    assert code == 130, running.stderr
+    assert "the copy was stopped: 0 of 4 files were uploaded" in running.stderr[-1]
+    assert listed(s3client, bucket, f"{unique_key}/") == {}
+    assert not s3client.list_multipart_uploads(Bucket=bucket, Prefix=unique_key).get("Uploads")
+
+
+def test_the_memory_budget_admits_what_fits_and_a_large_file_alone() -> None:
+    budget = MemoryBudget(10)
+    assert budget.reserve(4) == 4 and budget.reserve(6) == 6  # both fit
+    admitted: list[int] = []
+
+    def later() -> None:
+        admitted.append(budget.reserve(3))
+
+    waiter = threading.Thread(target=later)
+    waiter.start()
+    time.sleep(0.2)
+    assert admitted == []  # 10 of 10 in use: it waits
+    budget.release(4)
+    waiter.join(5)
+    assert admitted == [3] and budget.used == 9
+    budget.release(6)
+    budget.release(3)
+    assert budget.reserve(50) == 10  # larger than the budget: runs alone, holding all of it
+    assert budget.peak == 10
