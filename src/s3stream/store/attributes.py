@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import email.utils
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -82,7 +83,9 @@ class CustomerKey:
         return base64.b64encode(self._key).decode()
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CustomerKey) and other._key == self._key
+        return isinstance(other, CustomerKey) and hmac.compare_digest(
+            other.encoded(), self.encoded()
+        )
 
     def __hash__(self) -> int:
         return hash(self._key)
