@@ -42,6 +42,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+import s3stream
 from s3stream import (
     ConfigError,
     Journal,
@@ -238,6 +239,14 @@ def _unreadable_file(ctx: CliRun) -> None:
     path.chmod(0)
 
 
+def _tree_with_unreadable_file(ctx: CliRun) -> None:
+    tree = ctx.tmp / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "ok.txt").write_bytes(b"fine")
+    (tree / "sub" / "secret.bin").write_bytes(b"secret")
+    (tree / "sub" / "secret.bin").chmod(0)
+
+
 def _fifo(ctx: CliRun) -> None:
     os.mkfifo(ctx.tmp / "pipe")
 
@@ -432,6 +441,73 @@ CLI_CASES = [
         "already exists and --no-clobber is set: nothing was overwritten",
         prepare=_existing_object,
         keeps=b"original",
+    ),
+    # object attributes: exit 2 before any request
+    CliCase(
+        "storage-class-unknown",
+        (*CP, "--storage-class", "NEARLINE"),
+        2,
+        "--storage-class NEARLINE: unknown storage class 'NEARLINE': use STANDARD",
+    ),
+    CliCase(
+        "sse-c-key-31-bytes",
+        (*CP, "--sse-c", "--sse-c-key", "k" * 31),
+        2,
+        "the SSE-C key is 31 bytes: AES256 needs exactly 32",
+    ),
+    CliCase(
+        "sse-kms-key-id-without-kms",
+        (*CP, "--sse-kms-key-id", "alias/media"),
+        2,
+        "--sse-kms-key-id needs --sse aws:kms",
+    ),
+    CliCase(
+        "sse-kms-key-id-with-aes256",
+        (*CP, "--sse", "--sse-kms-key-id", "alias/media"),
+        2,
+        "--sse-kms-key-id needs --sse aws:kms",
+    ),
+    CliCase(
+        "metadata-malformed",
+        (*CP, "--metadata", "team=media,oops"),
+        2,
+        "--metadata: 'oops' is not KEY=VALUE: write KEY=VALUE[,KEY2=VALUE2]",
+    ),
+    CliCase(
+        "tagging-malformed",
+        (*CP, "--tagging", "team"),
+        2,
+        "--tagging team: tagging 'team' is not key=value&key2=value2",
+    ),
+    CliCase("tagging-aws-prefix", (*CP, "--tagging", "aws:x=1"), 2, "aws: prefix is reserved"),
+    CliCase("bwlimit-malformed", (*CP, "--bwlimit", "fast"), 2, "--bwlimit fast: invalid rate"),
+    # several files
+    CliCase(
+        "recursive-on-a-file",
+        ("cp", "--recursive", "{src}", "s3://{bucket}/{key}/"),
+        2,
+        "is a file: --recursive uploads directories; drop --recursive",
+    ),
+    CliCase(
+        "directory-without-recursive",
+        ("cp", "{dir}", "{src}", "s3://{bucket}/{key}/"),
+        2,
+        "is a directory: add --recursive to upload its files",
+    ),
+    CliCase(
+        "several-sources-to-a-key",
+        ("cp", "{src}", "{src}", "{dst}"),
+        2,
+        "several sources go under a prefix: end DST with /",
+    ),
+    CliCase(
+        "recursive-unreadable-file",
+        ("cp", "-r", "{dir}/tree", "s3://{bucket}/{key}/"),
+        2,
+        "secret.bin: Permission denied: nothing was uploaded; fix the permissions, or leave "
+        "them out with --exclude",
+        prepare=_tree_with_unreadable_file,
+        runner=_unprivileged,
     ),
     # the journal commands
     CliCase(
@@ -667,6 +743,20 @@ def _resume_unknown(lib: Lib) -> object:
     return lib.uploader.resume("2f9c41deadbeef")
 
 
+def _open_mode(mode: str) -> Callable[[Lib], object]:
+    def act(lib: Lib) -> object:
+        return s3stream.open(f"s3://{lib.bucket}/{lib.key}", mode, uploader=lib.uploader)
+
+    return act
+
+
+def _write_after_close(lib: Lib) -> object:
+    writer = s3stream.open(f"s3://{lib.bucket}/{lib.key}", uploader=lib.uploader)
+    writer.write(b"f" * 10)
+    writer.close()
+    return writer.write(b"more")
+
+
 def _no_retry_policy(lib: Lib) -> object:
     return UploadConfig(retry=None)  # type: ignore[arg-type]
 
@@ -711,6 +801,38 @@ LIBRARY_CASES = [
         "metadata-not-text", _options(metadata={"n": 1}), ConfigError, "metadata 'n': use a"
     ),
     LibraryCase("retry-not-a-policy", _no_retry_policy, ConfigError, "must be a RetryPolicy"),
+    LibraryCase(
+        "storage-class-unknown",
+        _options(storage_class="COLDLINE"),
+        ConfigError,
+        "unknown storage class 'COLDLINE'",
+    ),
+    LibraryCase(
+        "sse-c-key-16-bytes",
+        _options(sse_customer_key=b"k" * 16),
+        ConfigError,
+        "SSE-C key is 16 bytes: AES256 needs exactly 32",
+    ),
+    LibraryCase(
+        "sse-kms-key-id-without-kms",
+        _options(sse_kms_key_id="alias/k"),
+        ConfigError,
+        "needs sse='aws:kms'",
+    ),
+    LibraryCase("tagging-malformed", _options(tagging="a=1&&"), ConfigError, "is not key=value"),
+    LibraryCase(
+        "max-bandwidth-too-low", _options(max_bandwidth=1000), ConfigError, "at least 65536"
+    ),
+    # s3stream.open()
+    LibraryCase("open-mode-rb", _open_mode("rb"), ConfigError, "mode 'rb' is not supported"),
+    LibraryCase("open-mode-w", _open_mode("w"), ConfigError, r"io\.TextIOWrapper"),
+    LibraryCase(
+        "open-write-after-close",
+        _write_after_close,
+        ValueError,
+        "I/O operation on closed file s3://.*: its upload was already completed",
+        completed_first=True,
+    ),
     # targets
     LibraryCase("bucket-invalid", _target("Bad_Bucket", None), ConfigError, "invalid bucket name"),
     LibraryCase("key-empty", _empty_key, ConfigError, "empty object key"),

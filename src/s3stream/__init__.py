@@ -18,22 +18,27 @@ from s3stream.errors import (
     UploadAborted,
     UploadFailed,
 )
+from s3stream.fileobj import AsyncObjectWriter, ObjectWriter, aopen, open
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal
 from s3stream.resume.recovery import IncompleteUpload
 from s3stream.session import UploadControl, UploadSession
+from s3stream.store.attributes import CustomerKey
 from s3stream.store.types import PartRecord
-from s3stream.uploader import S3StreamUploader
+from s3stream.uploader import S3StreamUploader, UploadOptions
 
 __all__ = [
     "PRESETS",
     "AlreadyExists",
+    "AsyncObjectWriter",
     "ChecksumAlgorithm",
     "ConfigError",
+    "CustomerKey",
     "IncompleteUpload",
     "Journal",
     "NoSuchUpload",
     "NotFound",
+    "ObjectWriter",
     "PartPlan",
     "PartRecord",
     "PreconditionFailed",
@@ -49,7 +54,10 @@ __all__ = [
     "UploadConfig",
     "UploadControl",
     "UploadFailed",
+    "UploadOptions",
     "UploadResult",
     "UploadSession",
+    "aopen",
+    "open",
     "plan_parts",
 ]

@@ -13,6 +13,7 @@ is sent): ``concurrency x 1 MiB``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -22,7 +23,8 @@ from s3stream.checksums import ChecksumAlgorithm
 from s3stream.engine.plan import PartPlan, plan_parts, validate_part_size, validate_size
 from s3stream.engine.retry import RetryPolicy
 from s3stream.errors import ConfigError
-from s3stream.limits import MAX_KEY_BYTES, MAX_PARTS, MiB
+from s3stream.limits import MAX_KEY_BYTES, MAX_PARTS, KiB, MiB
+from s3stream.store.attributes import CustomerKey, ObjectOptions, RequestOptions, parse_tagging
 
 PresetName = Literal["auto", "conservative", "balanced", "aggressive"]
 
@@ -38,6 +40,9 @@ PRESETS: dict[str, Preset] = {
     "balanced": Preset(50 * MiB, 4),
     "aggressive": Preset(100 * MiB, 8),
 }
+MIN_BANDWIDTH = 64 * KiB
+"""The lowest ``max_bandwidth``: below it a part's body would pause long enough (seconds per
+1 MiB send block and connection) for a store to drop the request as idle."""
 UNKNOWN_LENGTH_PRESET = Preset(16 * MiB, 4)
 """What ``auto`` picks for a stream of unknown length: 80 MiB of buffers, fast on any link."""
 
@@ -57,7 +62,12 @@ def auto_preset(size: int | None) -> Preset:
 class UploadConfig:
     """Everything an upload can be told; any field can be passed as a keyword option.
 
-    ``part_size`` and ``concurrency`` override the ``preset``'s values.
+    ``part_size`` and ``concurrency`` override the ``preset``'s values. The object's
+    attributes (``content_type`` to ``sse_kms_key_id``) are those of
+    :class:`~s3stream.store.attributes.ObjectOptions`; ``sse_customer_key`` (SSE-C, 32
+    bytes), ``request_payer`` and ``expected_bucket_owner`` go with every request.
+    ``max_bandwidth`` limits the bytes sent per second (see
+    :class:`~s3stream.uploader.S3StreamUploader` for which uploads share one limit).
     """
 
     preset: PresetName = "auto"
@@ -71,8 +81,24 @@ class UploadConfig:
     progress_interval: float = 0.1
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    expires: dt.datetime | None = None
+    storage_class: str | None = None
+    acl: str | None = None
+    tagging: Mapping[str, str] | str | None = None
+    """Tags as a mapping, or as ``k=v&k2=v2`` (URL-encoded)."""
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    sse_customer_key: bytes | CustomerKey | None = field(default=None, repr=False)
+    request_payer: bool = False
+    expected_bucket_owner: str | None = None
     no_clobber: bool = False
     """Fail (``PreconditionFailed``) instead of overwriting an existing key."""
+    max_bandwidth: int | None = None
+    """Bytes per second, at least 64 KiB/s (``None``: no limit)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -92,14 +118,41 @@ class UploadConfig:
             object.__setattr__(self, "checksum", ChecksumAlgorithm.parse(self.checksum))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        for name, value in self.metadata.items():
-            if (
-                not isinstance(name, str)
-                or not isinstance(value, str)
-                or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name)
-                or not value.isprintable()
-            ):
-                raise ConfigError(f"metadata {name!r}: use a token name and a printable value")
+        if isinstance(self.tagging, str):
+            object.__setattr__(self, "tagging", parse_tagging(self.tagging))
+        if self.sse_customer_key is not None and not isinstance(self.sse_customer_key, CustomerKey):
+            object.__setattr__(self, "sse_customer_key", CustomerKey(self.sse_customer_key))
+        attributes = self.object_options()  # validated, names normalised (STANDARD_IA)
+        for name in ("storage_class", "acl", "sse"):
+            object.__setattr__(self, name, getattr(attributes, name))
+        self.request_options()
+        if self.sse is not None and self.sse_customer_key is not None:
+            raise ConfigError(
+                "choose one encryption: sse (SSE-S3 or KMS) or an SSE-C key, not both"
+            )
+        bandwidth = self.max_bandwidth
+        if bandwidth is not None and (
+            isinstance(bandwidth, bool)
+            or not isinstance(bandwidth, int | float)
+            or bandwidth < MIN_BANDWIDTH
+        ):
+            raise ConfigError(
+                f"max_bandwidth {bandwidth!r} is invalid: give bytes per second, at least "
+                f"{MIN_BANDWIDTH} (64 KiB/s)"
+            )
+
+    def object_options(self) -> ObjectOptions:
+        """The attributes the object is created with."""
+        return ObjectOptions(**{f.name: getattr(self, f.name) for f in fields(ObjectOptions)})
+
+    def request_options(self) -> RequestOptions:
+        """What every request of the upload carries."""
+        key = self.sse_customer_key
+        return RequestOptions(
+            sse_customer_key=key if isinstance(key, CustomerKey) else None,
+            request_payer=bool(self.request_payer),
+            expected_bucket_owner=self.expected_bucket_owner,
+        )
 
     @property
     def checksum_algorithm(self) -> ChecksumAlgorithm:
@@ -151,6 +204,8 @@ def _check_types(config: UploadConfig) -> None:
         raise ConfigError(f"metadata must be a mapping of names to values, not {config.metadata!r}")
     if config.content_type is not None and not isinstance(config.content_type, str):
         raise ConfigError(f"content_type must be a string, not {config.content_type!r}")
+    if not isinstance(config.request_payer, bool):
+        raise ConfigError(f"request_payer must be True or False, not {config.request_payer!r}")
 
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

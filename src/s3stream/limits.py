@@ -59,3 +59,21 @@ def format_size(n: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+_BITS = {"bit": 1, "kbit": 1000, "mbit": 1000**2, "gbit": 1000**3}
+_BITS |= {"kibit": 1024, "mibit": 1024**2, "gibit": 1024**3}
+_BITS |= {"bps": 1, "kbps": 1000, "mbps": 1000**2, "gbps": 1000**3}
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*(?:/s(?:ec)?)?\s*$")
+
+
+def parse_rate(text: str) -> int:
+    """Bytes per second from ``10MiB/s``, ``500KB/s``, ``2MB`` (``/s`` optional) or bits:
+    ``80Mbit``, ``80Mbit/s``, ``100Mbps``."""
+    match = _RATE_RE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match and unit in _BITS:
+        return int(float(match.group(1)) * _BITS[unit] / 8)
+    if match and unit in _UNITS:
+        return int(float(match.group(1)) * _UNITS[unit])
+    raise ValueError(f"invalid rate {text!r}: use e.g. 10MiB/s, 500KB/s or 80Mbit")

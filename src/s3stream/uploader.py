@@ -6,11 +6,13 @@ import asyncio
 import datetime as dt
 import mimetypes
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
-from s3stream.config import UploadConfig, validate_target
+from s3stream.checksums import ChecksumAlgorithm
+from s3stream.config import PresetName, UploadConfig, validate_target
+from s3stream.engine.bandwidth import TokenBucket
 from s3stream.engine.filewriter import FileWriter, open_regular_file
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
@@ -20,7 +22,8 @@ from s3stream.errors import ConfigError, SourceError
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
-from s3stream.session import UploadSession
+from s3stream.session import UploadControl, UploadSession
+from s3stream.store.attributes import CustomerKey
 from s3stream.store.boto import BotoStore, make_client
 from s3stream.store.protocol import ObjectStore
 
@@ -28,6 +31,40 @@ W = TypeVar("W", bound=MultipartWriter)
 Chunk = bytes | bytearray | memoryview
 StreamSource = Any
 """A binary file object, an iterable of bytes-like chunks, or an async iterable of them."""
+
+
+class UploadOptions(TypedDict, total=False):
+    """The keyword options every upload takes: the fields of :class:`UploadConfig` (which
+    documents them), and ``control`` (an :class:`UploadControl` to pause or abort it from
+    another thread)."""
+
+    preset: PresetName
+    part_size: int | None
+    concurrency: int | None
+    checksum: ChecksumAlgorithm | str
+    max_parts: int
+    equal_parts: bool
+    retry: RetryPolicy
+    leave_parts_on_error: bool
+    progress_interval: float
+    content_type: str | None
+    metadata: Mapping[str, str]
+    cache_control: str | None
+    content_disposition: str | None
+    content_encoding: str | None
+    content_language: str | None
+    expires: dt.datetime | None
+    storage_class: str | None
+    acl: str | None
+    tagging: Mapping[str, str] | str | None
+    sse: str | None
+    sse_kms_key_id: str | None
+    sse_customer_key: bytes | CustomerKey | None
+    request_payer: bool
+    expected_bucket_owner: str | None
+    no_clobber: bool
+    max_bandwidth: int | None
+    control: UploadControl
 
 
 class S3StreamUploader:
@@ -38,7 +75,12 @@ class S3StreamUploader:
     ``endpoint_url``, ``region`` and ``profile`` override it; ``client`` supplies a ready
     botocore/boto3 S3 client instead (its own retry and checksum settings then apply too);
     ``store`` any :class:`~s3stream.store.protocol.ObjectStore`. ``config`` sets defaults for every
-    upload, and each call's keyword options override single fields of it.
+    upload, and each call's keyword options (:class:`UploadOptions`) override single fields
+    of it.
+
+    Bandwidth: the ``max_bandwidth`` of ``config`` is one limit shared by all the uploads
+    of this uploader that run at once (a recursive copy keeps to it as a whole); an upload
+    given its own ``max_bandwidth`` keyword keeps to that one instead, alone.
     """
 
     def __init__(
@@ -54,6 +96,9 @@ class S3StreamUploader:
         journal: Journal | str | os.PathLike[str] | bool | None = None,
     ) -> None:
         self.config = config or UploadConfig()
+        rate = self.config.max_bandwidth
+        self.throttle = TokenBucket(rate) if rate is not None else None
+        """The bandwidth limit the uploads share (from ``config.max_bandwidth``)."""
         self._journal_setting = journal
         self._journal: Journal | None = None
         if store is None:
@@ -87,14 +132,19 @@ class S3StreamUploader:
         key: str,
         size: int | None,
         on_progress: ProgressCallback | None,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
         *,
         source: SourceFingerprint | None = None,
         resume: ResumeInfo | None = None,
     ) -> W:
         validate_target(bucket, key)
+        options = dict(options)
         control = options.pop("control", None)
         config = self.config.with_options(**options)
+        throttle = self.throttle
+        if "max_bandwidth" in options:
+            rate = config.max_bandwidth
+            throttle = TokenBucket(rate) if rate is not None else None
         writer = kind(
             self.store,
             bucket,
@@ -105,6 +155,7 @@ class S3StreamUploader:
             journal=self.journal,
             source=source or SourceFingerprint("stream"),
             resume=resume,
+            throttle=throttle,
         )
         if control is not None:
             control.attach(writer)
@@ -116,7 +167,7 @@ class S3StreamUploader:
         bucket: str,
         key: str,
         on_progress: ProgressCallback | None = None,
-        **options: Any,
+        **options: Unpack[UploadOptions],
     ) -> UploadResult:
         """Upload a regular file; parts are read by offset and sent in parallel.
 
@@ -152,7 +203,7 @@ class S3StreamUploader:
         key: str,
         size: int | None = None,
         on_progress: ProgressCallback | None = None,
-        **options: Any,
+        **options: Unpack[UploadOptions],
     ) -> UploadResult:
         """Upload a stream of known or unknown length.
 
@@ -184,7 +235,7 @@ class S3StreamUploader:
         key: str,
         size: int | None = None,
         on_progress: ProgressCallback | None = None,
-        **options: Any,
+        **options: Unpack[UploadOptions],
     ) -> UploadResult:
         """The asyncio form of :meth:`upload_stream` (also takes async iterables)."""
         kind = _source_kind(source)
@@ -205,7 +256,7 @@ class S3StreamUploader:
         key: str,
         size: int | None = None,
         on_progress: ProgressCallback | None = None,
-        **options: Any,
+        **options: Unpack[UploadOptions],
     ) -> UploadSession:
         """Start a push session: ``write(chunk)`` ... ``finish()`` (or ``abort()``)."""
         return UploadSession(self._writer(MultipartWriter, bucket, key, size, on_progress, options))
@@ -218,7 +269,7 @@ class S3StreamUploader:
         upload: ResumeInfo | str,
         source: ResumeSource | None = None,
         on_progress: ProgressCallback | None = None,
-        **options: Any,
+        **options: Unpack[UploadOptions],
     ) -> UploadResult:
         """Continue a paused or interrupted multipart upload and complete it.
 

@@ -30,6 +30,8 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SERVER_SIDE = ("gateway/", "cli/serving.py")
 """Modules that run only with the ``server`` extra installed."""
 GATEWAY_MODULES = ("starlette", "uvicorn", "anyio", "h11", "s3stream.gateway")
+TYPING_ONLY = {"_typeshed"}
+"""Modules of the type checker's stubs, imported only under ``TYPE_CHECKING``."""
 
 
 def names(requirements: list[str]) -> set[str]:
@@ -55,7 +57,7 @@ def third_party_imports(path: Path) -> set[str]:
             continue
         for module in modules:
             top = module.partition(".")[0]
-            if top not in sys.stdlib_module_names and top != "s3stream":
+            if top not in sys.stdlib_module_names | TYPING_ONLY and top != "s3stream":
                 found.add(top)
     return found
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import botocore.session
 import httpx
 
 from s3stream.store.boto import make_client
@@ -66,6 +67,16 @@ class MotoS3:
             region=REGION,
             access_key=ACCESS_KEY,
             secret_key=SECRET_KEY,
+        )
+
+    def kms_client(self) -> Any:
+        """A KMS client on the same server (moto emulates KMS for SSE-KMS)."""
+        return botocore.session.Session().create_client(
+            "kms",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
 
     def start(self) -> None:

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from s3stream.cli.common import UsageError
 from s3stream.cli.settings import ENDPOINT_URL, PROFILE, REGION, Settings
+from s3stream.config import UploadConfig
 from s3stream.resume.journal import Journal
 from s3stream.uploader import S3StreamUploader
 
@@ -46,16 +47,23 @@ def check_credentials(profile: str | None) -> None:
 
 
 def connect(
-    settings: Settings, *, endpoint_url: str | None = None, journal: Journal | None = None
+    settings: Settings,
+    *,
+    endpoint_url: str | None = None,
+    journal: Journal | None = None,
+    config: UploadConfig | None = None,
 ) -> S3StreamUploader:
     """An uploader for the configured endpoint, region and profile (credentials checked).
 
     ``endpoint_url`` is the fallback when no endpoint is configured (a journaled upload's
-    own store); ``journal`` an already open journal.
+    own store); ``journal`` an already open journal; ``config`` the uploader's defaults
+    (its ``max_bandwidth`` is shared by all its uploads).
     """
     endpoint = settings.get(ENDPOINT_URL) or endpoint_url
     region = settings.get(REGION)
     profile = settings.get(PROFILE)
     check_credentials(profile)
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
-    return S3StreamUploader(endpoint_url=endpoint, region=region, profile=profile, journal=journal)
+    return S3StreamUploader(
+        endpoint_url=endpoint, region=region, profile=profile, journal=journal, config=config
+    )

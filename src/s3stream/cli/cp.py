@@ -1,4 +1,5 @@
-"""``s3stream cp SRC DST``: upload a file, stdin or a pipe; ``--follow`` a growing file."""
+"""``s3stream cp SRC DST``: upload a file, stdin or a pipe; ``--follow`` a growing file;
+``--recursive`` directories and several files at once (:mod:`.batch`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from s3stream.cli.attributes import add_attribute_options, attribute_options
+from s3stream.cli.batch import copy_files
 from s3stream.cli.common import (
     EXIT_CODES_HELP,
     EXIT_OK,
@@ -25,6 +28,7 @@ from s3stream.cli.follow import follow_upload
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.progress import LIBRARY_INTERVAL, Reporter, choose_mode, make_reporter, start_info
 from s3stream.cli.settings import (
+    BWLIMIT,
     CHECKSUM,
     CONCURRENCY,
     CONTENT_TYPE,
@@ -37,8 +41,10 @@ from s3stream.cli.settings import (
     NO_CLOBBER,
     PART_SIZE,
     PRESET,
+    TRANSFERS,
     Settings,
 )
+from s3stream.cli.tree import Filter, select
 from s3stream.config import UploadConfig
 from s3stream.engine.result import UploadResult
 from s3stream.uploader import S3StreamUploader
@@ -46,12 +52,14 @@ from s3stream.uploader import S3StreamUploader
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Upload one file, stdin (-) or a pipe to S3, streaming: parts are sent while the
+Upload files, stdin (-) or a pipe to S3, streaming: parts are sent while the
 source is read, with bounded memory, a checksum per part and clean aborts.
 
-SRC is a file, a named pipe or device (read as a stream), or - for stdin.
-DST is s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ (the file name is appended).
-Sizes take units (64MiB, 1GB); durations too (30s, 15m, 1h)."""
+SRC is a file, a named pipe or device (read as a stream), or - for stdin; with
+--recursive, directories. DST is s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ (the
+file name is appended). Several SRCs, or --recursive, need a PREFIX/ and upload
+their files in parallel. Sizes take units (64MiB, 1GB); rates too (10MiB/s,
+80Mbit); durations too (30s, 15m, 1h)."""
 
 EPILOG = f"""\
 examples:
@@ -62,6 +70,19 @@ examples:
       | s3stream cp - s3://my-bucket/out.mp4
   s3stream cp --follow --idle 10 recording.webm s3://my-bucket/rec/
   s3stream cp --json --no-clobber data.bin s3://my-bucket/data.bin
+  s3stream cp --recursive --exclude '*.tmp' photos/ s3://my-bucket/photos/
+  s3stream cp a.csv b.csv s3://my-bucket/in/ --bwlimit 10MiB/s
+  s3stream cp --sse aws:kms --storage-class STANDARD_IA --tagging 'team=a&env=prod' \\
+      report.pdf s3://my-bucket/reports/
+
+recursive mode (--recursive DIR... s3://BUCKET/PREFIX/):
+  DIR/a/b.txt becomes PREFIX/a/b.txt. --include/--exclude GLOB (repeatable)
+  filter relative paths, the last match deciding; symbolic links are skipped
+  unless --follow-symlinks. --transfers files go up at once (4), sharing one
+  connection pool, one memory budget and --bwlimit. An unreadable file refuses
+  the whole copy before anything is sent; a file that fails is listed and the
+  others go on (exit 1 if any failed). Each multipart upload is journaled:
+  `s3stream resume --all` continues them after a crash.
 
 output:
   a progress bar on a terminal (plain lines every few seconds otherwise) on
@@ -91,7 +112,9 @@ def add_parser(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("src", metavar="SRC", help="a file, a pipe, or - for stdin")
+    parser.add_argument(
+        "src", metavar="SRC", nargs="+", help="files, a pipe, - for stdin; with -r directories"
+    )
     parser.add_argument("dst", metavar="DST", help="s3://BUCKET/KEY or s3://BUCKET/PREFIX/")
     add_connection_options(parser)
 
@@ -147,11 +170,45 @@ def add_parser(subparsers: Any) -> None:
         help="the exact size of a stream (stdin or pipe): better part sizes, an ETA",
     )
     upload.add_argument(
+        "--bwlimit",
+        metavar="RATE",
+        help="the most bytes per second, for all files together: 10MiB/s, 80Mbit, ...",
+    )
+    upload.add_argument(
         "--leave-parts-on-error",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="keep uploaded parts when the upload fails (prints the upload id)",
     )
+
+    add_attribute_options(parser)
+
+    many = parser.add_argument_group("several files (--recursive, or several SRCs)")
+    many.add_argument(
+        "-r", "--recursive", action="store_true", help="upload the files of directories"
+    )
+    many.add_argument(
+        "--include",
+        dest="filters",
+        action="append",
+        type=lambda pattern: ("include", pattern),
+        metavar="GLOB",
+        help="include matching paths again (after --exclude); repeatable",
+    )
+    many.add_argument(
+        "--exclude",
+        dest="filters",
+        action="append",
+        type=lambda pattern: ("exclude", pattern),
+        metavar="GLOB",
+        help="leave out matching paths, e.g. '*.tmp' or 'cache/*'; repeatable",
+    )
+    many.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="upload what symbolic links in directories point to (default: skip them)",
+    )
+    many.add_argument("--transfers", metavar="N", help="files uploaded at once, 1 to 64 (4)")
 
     follow = parser.add_argument_group("follow mode")
     follow.add_argument(
@@ -239,6 +296,7 @@ def upload_options(settings: Settings) -> dict[str, Any]:
         "leave_parts_on_error": settings.get(LEAVE_PARTS_ON_ERROR),
         "content_type": settings.get(CONTENT_TYPE),
         "metadata": settings.get(METADATA),
+        **attribute_options(settings),
     }
     options = {name: value for name, value in found.items() if value is not None}
     options["progress_interval"] = LIBRARY_INTERVAL
@@ -255,7 +313,14 @@ def upload_options(settings: Settings) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_args(args)
     dst = parse_s3_url(args.dst)
-    source = classify_source(args.src, follow=args.follow)
+    if args.recursive or len(args.src) > 1:
+        return _run_many(args, settings, dst)
+    if args.filters or args.follow_symlinks or args.transfers is not None:
+        raise UsageError(
+            "--include, --exclude, --follow-symlinks and --transfers are for --recursive "
+            "or several SRCs"
+        )
+    source = classify_source(args.src[0], follow=args.follow)
     if dst.is_prefix:
         if source.kind == "stdin":
             raise UsageError(
@@ -273,12 +338,13 @@ def run(args: argparse.Namespace) -> int:
     if source.kind != "file" and "content_type" not in options:
         options["content_type"] = mimetypes.guess_type(dst.key)[0]
     mode = choose_mode(json_events=args.json, quiet=args.quiet)
+    bandwidth = UploadConfig(max_bandwidth=settings.get(BWLIMIT))
     if args.follow:
         idle = settings.get(IDLE)
         assert source.path is not None and idle is not None
-        uploader = connect(settings)
+        uploader = connect(settings, config=bandwidth)
         return follow_upload(uploader, source.path, dst, options, mode, idle=idle)
-    uploader = connect(settings)
+    uploader = connect(settings, config=bandwidth)
     size = source.size if source.kind == "file" else expected
     reporter = make_reporter(mode)
     reporter.start(start_info(source.display, dst.bucket, dst.key, size, options))
@@ -291,6 +357,38 @@ def run(args: argparse.Namespace) -> int:
         reporter.failed(exc)
         raise
     reporter.completed(result)
+    return EXIT_OK
+
+
+def _run_many(args: argparse.Namespace, settings: Settings, dst: S3Url) -> int:
+    """Several SRCs or ``--recursive``: every file under the prefix ``dst``."""
+    if not dst.is_prefix and len(args.src) > 1:
+        raise UsageError(f"{dst}: several sources go under a prefix: end DST with /")
+    for flag, given in (("--follow", args.follow), ("--expected-size", args.expected_size)):
+        if given:
+            raise UsageError(f"{flag} uploads one file or stream, not several")
+    filters: list[Filter] = args.filters or []
+    selection = select(
+        args.src,
+        dst,
+        recursive=args.recursive,
+        filters=filters,
+        follow_symlinks=args.follow_symlinks,
+    )
+    options = upload_options(settings)
+    transfers = settings.get(TRANSFERS)
+    assert transfers is not None
+    uploader = connect(settings, config=UploadConfig(max_bandwidth=settings.get(BWLIMIT)))
+    prefix = dst.key if dst.is_prefix else dst.key + "/"
+    copy_files(
+        uploader,
+        selection,
+        bucket=dst.bucket,
+        prefix=prefix,
+        options=options,
+        mode=choose_mode(json_events=args.json, quiet=args.quiet),
+        transfers=transfers,
+    )
     return EXIT_OK
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from typing import Any
 
+from s3stream.cli.attributes import SSE_C_KEY, customer_key
 from s3stream.cli.common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
 from s3stream.cli.connect import add_connection_options, connect
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.journaled import find, open_journal
 from s3stream.cli.progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
-from s3stream.cli.settings import Settings
+from s3stream.cli.settings import BWLIMIT, Settings
+from s3stream.config import UploadConfig
 from s3stream.errors import S3StreamError
 from s3stream.resume.journal import JournalEntry
+from s3stream.store.attributes import CustomerKey
 
 DESCRIPTION = """\
 Continue uploads that were interrupted (a crash, kill -9, a reboot, Ctrl-C with
@@ -21,7 +26,9 @@ upload s3stream started; the store's list of parts is the truth, so only the
 parts it lacks are sent. A file must be unchanged: the bytes of every part
 already sent are checked against their checksums first, and a changed file is
 refused with nothing completed. Uploads of stdin cannot be resumed (stdin cannot
-be replayed): abort them and upload again."""
+be replayed): abort them and upload again. An upload encrypted with a customer
+key (SSE-C) needs the key again (--sse-c-key, or typed at the prompt): it is
+never stored."""
 
 EPILOG = f"""\
 examples:
@@ -43,6 +50,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("ids", metavar="ID", nargs="*", help="upload id (or a unique prefix)")
     parser.add_argument("--all", action="store_true", help="every resumable upload")
     add_connection_options(parser)
+    parser.add_argument(
+        "--sse-c-key",
+        metavar="KEY",
+        help="the SSE-C key the upload was started with (text or fileb://PATH); "
+        "asked for on a terminal when needed",
+    )
+    parser.add_argument("--bwlimit", metavar="RATE", help="the most bytes per second (10MiB/s)")
     output = parser.add_argument_group("output").add_mutually_exclusive_group()
     output.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     output.add_argument("--json", action="store_true", help="NDJSON events on stdout")
@@ -80,7 +94,9 @@ def _resume(
             "(stdin or a pipe), which cannot be replayed: abort it with "
             f"`s3stream abort {info.upload_id}` and upload again"
         )
-    uploader = connect(settings, endpoint_url=info.endpoint_url, journal=journal)
+    key = _customer_key(settings, entry)
+    bandwidth = UploadConfig(max_bandwidth=settings.get(BWLIMIT))
+    uploader = connect(settings, endpoint_url=info.endpoint_url, journal=journal, config=bandwidth)
     reporter = make_reporter(choose_mode(json_events=args.json, quiet=args.quiet))
     reporter.upload_id = info.upload_id
     plan = info.plan
@@ -103,8 +119,28 @@ def _resume(
                 on_progress=reporter,
                 progress_interval=LIBRARY_INTERVAL,
                 leave_parts_on_error=True,
+                sse_customer_key=key,
             )
     except BaseException as exc:
         reporter.failed(exc)
         raise
     reporter.completed(result)
+
+
+def _customer_key(settings: Settings, entry: JournalEntry) -> CustomerKey | None:
+    """The SSE-C key for an upload that needs one: from --sse-c-key (or its environment
+    variable or config key), else asked for on the terminal."""
+    info = entry.info
+    key = settings.get(SSE_C_KEY)
+    if info.sse_customer_key_md5 is None or key is not None:
+        return key
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"upload {info.upload_id} of s3://{info.bucket}/{info.key} is encrypted with a "
+            "customer key (SSE-C), which is never stored: give it with --sse-c-key"
+        )
+    typed = getpass.getpass(f"SSE-C key for s3://{info.bucket}/{info.key} (or fileb://PATH): ")
+    try:
+        return customer_key(typed)
+    except ValueError as exc:
+        raise UsageError(f"the SSE-C key typed: {exc}") from None

@@ -13,6 +13,7 @@ import importlib
 import sys
 from typing import Any
 
+from s3stream.cli.attributes import add_attribute_options
 from s3stream.cli.common import EXIT_USAGE
 from s3stream.embedded.process import find_weed_binary
 from s3stream.errors import ConfigError, MissingExtra
@@ -152,6 +153,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--presign-expires", type=int, default=3600, help="URL lifetime seconds")
     net.add_argument("--trust-forwarded", action="store_true", help="honour X-Forwarded-*")
     net.add_argument("--log-level", default="info", help="logging level (%(default)s)")
+    add_attribute_options(parser, per_request=False)
+    parser.add_argument(
+        "--tus-metadata",
+        action="append",
+        default=[],
+        metavar="KEY=ATTRIBUTE",
+        help="let clients set an object attribute with a tus metadata key (repeatable): "
+        "ATTRIBUTE is content-type, cache-control, content-disposition, content-encoding, "
+        "content-language, expires, storage-class, acl, tagging or metadata.NAME; "
+        "e.g. cacheControl=cache-control, tags=tagging, author=metadata.author",
+    )
 
 
 def check_extras(args: argparse.Namespace) -> None:

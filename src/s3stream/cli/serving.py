@@ -21,12 +21,14 @@ from typing import Any
 
 import uvicorn
 
+from s3stream.cli.attributes import object_defaults
+from s3stream.cli.settings import Settings
 from s3stream.errors import ConfigError
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
 from s3stream.gateway.presign import PresignAPI, Presigner
-from s3stream.gateway.s3store import S3UploadStore
+from s3stream.gateway.s3store import ObjectAttributes, S3UploadStore
 from s3stream.gateway.settings import TusSettings
 from s3stream.gateway.threads import StoreThreads
 from s3stream.gateway.timeouts import head_timeout_protocol
@@ -99,12 +101,24 @@ def _size(text: str) -> int:
         raise ConfigError(str(exc)) from None
 
 
+def object_attributes(args: argparse.Namespace) -> ObjectAttributes:
+    """The operator's attribute defaults and the tus metadata keys clients may use."""
+    allowed: dict[str, str] = {}
+    for pair in args.tus_metadata:
+        key, sep, attribute = pair.partition("=")
+        if not sep or not key.strip() or not attribute.strip():
+            raise ConfigError(f"--tus-metadata {pair!r}: write KEY=ATTRIBUTE, e.g. tags=tagging")
+        allowed[key.strip()] = attribute.strip()
+    return ObjectAttributes(object_defaults(Settings.from_args(args)), allowed)
+
+
 def build_from_args(
     args: argparse.Namespace, store: BotoStore, *, tus_js: Path | None = None
 ) -> tuple[Any, list[str]]:
     """The ASGI app for ``args`` over ``store`` (the page serving ``tus_js``, else the bundle
     :func:`~s3stream.gateway.web.vendor.find_tus_js` finds), and the tokens it accepts."""
     tokens = check_auth(args)
+    attributes = object_attributes(args)
     part_size = _size(args.part_size)
     max_size = MAX_OBJECT_SIZE if args.max_size is None else _size(args.max_size)
     expiration = args.expiration if args.expiration > 0 else None
@@ -139,11 +153,15 @@ def build_from_args(
         no_clobber=args.no_clobber,
         lease_ttl=args.lease_ttl,
         threads=threads,
+        attributes=attributes,
     )
     presign = None
     if not args.no_presign:
         presign = PresignAPI(
-            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires), threads
+            Presigner(
+                store, objects, args.bucket, args.prefix, args.presign_expires, attributes.defaults
+            ),
+            threads,
         )
     options = GatewayOptions(
         tokens=tokens,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -25,8 +26,9 @@ from typing import Any, Generic, TypeVar
 
 from s3stream.checksums import ChecksumAlgorithm
 from s3stream.cli.common import UsageError, parse_duration
+from s3stream.config import MIN_BANDWIDTH
 from s3stream.engine.plan import validate_part_size
-from s3stream.limits import parse_size
+from s3stream.limits import format_size, parse_rate, parse_size
 
 T = TypeVar("T")
 
@@ -42,6 +44,8 @@ class Setting(Generic[T]):
     convert: Callable[[object], T]
     default: T | None = None
     env: bool = True
+    secret: bool = False
+    """Never shown (an SSE-C key): errors name where it came from, not its value."""
 
     @property
     def dest(self) -> str:
@@ -56,10 +60,15 @@ REGISTRY: dict[str, Setting[Any]] = {}
 
 
 def setting(
-    name: str, convert: Callable[[object], T], default: T | None = None, *, env: bool = True
+    name: str,
+    convert: Callable[[object], T],
+    default: T | None = None,
+    *,
+    env: bool = True,
+    secret: bool = False,
 ) -> Setting[T]:
     """Declare (and register) a setting; the config file accepts registered names only."""
-    declared = Setting(name, convert, default, env)
+    declared = Setting(name, convert, default, env, secret)
     REGISTRY[name] = declared
     return declared
 
@@ -99,6 +108,17 @@ def part_size(value: object) -> int:
 
 def byte_count(value: object) -> int:
     return parse_size(_scalar(value))
+
+
+def rate(value: object) -> int:
+    """Bytes per second from ``10MiB/s``, ``80Mbit`` and the like."""
+    found = parse_rate(_scalar(value))
+    if found < MIN_BANDWIDTH:
+        raise ValueError(
+            f"{format_size(found)}/s is below the lowest limit, {format_size(MIN_BANDWIDTH)}/s "
+            "(slower bodies pause long enough for a store to drop them)"
+        )
+    return found
 
 
 def integer(low: int, high: int) -> Callable[[object], int]:
@@ -154,16 +174,30 @@ def _seconds(value: float) -> str:
 
 
 def metadata(value: object) -> dict[str, str]:
-    """``KEY=VALUE`` strings (repeated flags) or a TOML table."""
+    """``KEY=VALUE[,KEY2=VALUE2]`` strings (flags may repeat), a JSON object, or a TOML table."""
     if isinstance(value, Mapping):
         return {str(k): _scalar(v) for k, v in value.items()}
     items = value if isinstance(value, list) else [_scalar(value)]
     found: dict[str, str] = {}
     for item in items:
-        name, sep, val = str(item).partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"{item!r} is not KEY=VALUE")
-        found[name.strip()] = val
+        text = str(item).strip()
+        if text.startswith("{"):
+            try:
+                table = json.loads(text)
+            except ValueError:
+                table = None
+            if not isinstance(table, dict):
+                raise ValueError(f"{text!r} is not a JSON object of names to values")
+            found.update({str(k): _scalar(v) for k, v in table.items()})
+            continue
+        for pair in text.split(","):
+            name, sep, val = pair.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(
+                    f"{pair!r} is not KEY=VALUE: write KEY=VALUE[,KEY2=VALUE2] "
+                    """(JSON for values with commas: '{"k": "a,b"}')"""
+                )
+            found[name.strip()] = val
     return found
 
 
@@ -183,6 +217,8 @@ LEAVE_PARTS_ON_ERROR = setting("leave-parts-on-error", boolean)
 CONTENT_TYPE = setting("content-type", text, env=False)
 METADATA = setting("metadata", metadata, env=False)
 EXPECTED_SIZE = setting("expected-size", byte_count, env=False)
+BWLIMIT = setting("bwlimit", rate)
+TRANSFERS = setting("transfers", integer(1, 64), 4)
 IDLE = setting("idle", duration(0.1, 86400.0), 5.0)
 EXPIRES = setting("expires", duration(1.0, 7 * 86400.0), 3600.0)
 
@@ -257,16 +293,18 @@ class Settings:
     def get(self, item: Setting[T]) -> T | None:
         flag = getattr(self._flags, item.dest, None)
         if flag is not None:
-            shown = "" if isinstance(flag, bool | list) else f" {flag}"
+            shown = "" if isinstance(flag, bool | list) or item.secret else f" {flag}"
             return self._convert(item, flag, f"--{item.name}{shown}", "flag")
         if item.env:
             value = self._environ.get(item.env_var)
             if value:
-                return self._convert(item, value, f"{item.env_var}={value}", "environment")
+                shown = "" if item.secret else f"={value}"
+                return self._convert(item, value, f"{item.env_var}{shown}", "environment")
         if item.name in self._file:
             stored = self._file[item.name]
+            shown = "" if item.secret else f" = {stored!r}"
             return self._convert(
-                item, stored, f"{self.config_path}: {item.name} = {stored!r}", "config file"
+                item, stored, f"{self.config_path}: {item.name}{shown}", "config file"
             )
         self.sources[item.name] = "default"
         return item.default

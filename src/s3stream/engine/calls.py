@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from s3stream.checksums import ChecksumAlgorithm, RunningChecksum, digest, encode
+from s3stream.engine.bandwidth import TokenBucket
 from s3stream.engine.ledger import combined_checksum
 from s3stream.engine.retry import RetryPolicy, call_with_retry
 from s3stream.errors import NoSuchUpload, S3StreamError, StoreError
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import ObjectStore, OnSent, PartSource
-from s3stream.store.types import OVERWRITE, ObjectInfo, ObjectOptions, PartRecord, PutMode
+from s3stream.store.types import OVERWRITE, ObjectInfo, PartRecord, PutMode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,7 +29,7 @@ class MultipartCalls:
 
     ``on_sent`` callbacks receive byte counts as bodies go out, and a negative count when a
     failed attempt's bytes are taken back before the retry. ``should_stop`` ends retries
-    early (an upload being aborted).
+    early (an upload being aborted). ``throttle`` limits the bytes sent per second.
     """
 
     def __init__(
@@ -41,8 +43,10 @@ class MultipartCalls:
         sleep: Callable[[float], object] = time.sleep,
         rand: Callable[[], float] = random.random,
         should_stop: Callable[[], bool] = lambda: False,
+        throttle: TokenBucket | None = None,
     ) -> None:
         self.store = store
+        self.throttle = throttle
         self.bucket = bucket
         self.key = key
         self.algorithm = algorithm
@@ -94,7 +98,7 @@ class MultipartCalls:
         """Upload one part with its checksum in a header; retried from ``data``, which must
         stay intact (a source is read twice: for the checksum, then to be sent)."""
         value = self._checksum(data)
-        counted = _Counted(on_sent)
+        counted = _Counted(on_sent, self.throttle)
 
         def attempt() -> PartRecord:
             counted.take_back()
@@ -131,7 +135,7 @@ class MultipartCalls:
     ) -> ObjectInfo:
         """The whole object as one PutObject, checksum verified."""
         value = self._checksum(data)
-        counted = _Counted(on_sent)
+        counted = _Counted(on_sent, self.throttle)
 
         def attempt() -> ObjectInfo:
             counted.take_back()
@@ -224,13 +228,20 @@ def verify_checksum(expected: str | None, info: ObjectInfo) -> None:
 
 
 class _Counted:
-    """Forwards sent-byte counts and can take back those of a failed attempt."""
+    """Forwards sent-byte counts and can take back those of a failed attempt; with a
+    ``throttle``, holds each piece of the body back until the bandwidth limit allows it
+    (and asks the body for pieces of the throttle's ``send_block``)."""
 
-    def __init__(self, on_sent: OnSent | None) -> None:
+    def __init__(self, on_sent: OnSent | None, throttle: TokenBucket | None = None) -> None:
         self._on_sent = on_sent
+        self._throttle = throttle
         self._sent = 0
+        if throttle is not None:
+            self.send_block = throttle.send_block
 
     def __call__(self, n: int) -> None:
+        if self._throttle is not None:
+            self._throttle.take(n)
         self._sent += n
         if self._on_sent is not None:
             self._on_sent(n)

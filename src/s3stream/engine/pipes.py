@@ -1,14 +1,22 @@
-"""Reading pipes with fewer wake-ups: a source that is a pipe gets a larger kernel buffer."""
+"""Readable sources, and pipes read with fewer wake-ups: a pipe gets a larger kernel buffer."""
 
 from __future__ import annotations
 
 import logging
 import os
 import stat
+from typing import Protocol
 
 from s3stream.limits import MiB
 
 log = logging.getLogger(__name__)
+
+
+class Readable(Protocol):
+    """A source read with ``read`` (and ``readinto`` where it has one): a pipe, a file."""
+
+    def read(self, size: int = ..., /) -> bytes | None: ...
+
 
 PIPE_SIZE = 1 * MiB
 """The kernel buffer asked for a pipe being uploaded (Linux's default ceiling for users)."""

@@ -27,30 +27,28 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Protocol, cast
+from typing import cast
 
 from s3stream.config import UploadConfig
+from s3stream.engine.bandwidth import TokenBucket
 from s3stream.engine.buffers import BufferPool, PoolClosed
 from s3stream.engine.calls import MultipartCalls
 from s3stream.engine.failures import aborted_error, upload_failure
 from s3stream.engine.files import FileRange
 from s3stream.engine.journaling import JournalWriter, UploadJournal
 from s3stream.engine.ledger import PartLedger
-from s3stream.engine.pipes import enlarge_pipe
+from s3stream.engine.pipes import Readable, enlarge_pipe
 from s3stream.engine.plan import PartPlan
 from s3stream.engine.progress import ProgressCallback, ProgressTracker
 from s3stream.engine.result import UploadResult
 from s3stream.engine.scheduler import PartScheduler
 from s3stream.errors import S3StreamError, SourceError, UploadAborted
-from s3stream.resume.info import ResumeInfo, SourceFingerprint
+from s3stream.resume.info import ResumeInfo, SourceFingerprint, attribute_fields
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import ObjectStore
-from s3stream.store.types import CREATE, OVERWRITE, ObjectInfo, ObjectOptions
+from s3stream.store.types import CREATE, OVERWRITE, ObjectInfo
 
 log = logging.getLogger(__name__)
-
-
-class Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes | None: ...
 
 
 class MultipartWriter:
@@ -76,8 +74,9 @@ class MultipartWriter:
         journal: UploadJournal | None = None,
         source: SourceFingerprint | None = None,
         resume: ResumeInfo | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
-        self.store = store
+        self.store = store.with_request_options(config.request_options())
         self.bucket = bucket
         self.key = key
         self.config = config
@@ -102,7 +101,7 @@ class MultipartWriter:
         )
         self.scheduler = PartScheduler(
             MultipartCalls(
-                store,
+                self.store,
                 bucket,
                 key,
                 algorithm=self.algorithm,
@@ -110,6 +109,7 @@ class MultipartWriter:
                 sleep=sleep,
                 rand=rand,
                 should_stop=self._stopping,
+                throttle=throttle,
             ),
             self.ledger,
             self.journal,
@@ -167,8 +167,7 @@ class MultipartWriter:
             growing=plan.growing,
             checksum_algorithm=self.algorithm.value,
             source=self.source,
-            content_type=self.config.content_type,
-            metadata=dict(self.config.metadata),
+            **attribute_fields(self.config.object_options(), self.config.request_options()),
             no_clobber=self.config.no_clobber,
             concurrency=self.concurrency,
             endpoint_url=self.store.endpoint_url,
@@ -323,7 +322,7 @@ class MultipartWriter:
     # ----------------------------------------------------------------- parts
 
     def _options(self) -> ObjectOptions:
-        return ObjectOptions(self.config.content_type, self.config.metadata)
+        return self.config.object_options()
 
     def _start_multipart(self) -> None:
         """Create the multipart upload once (a writer and ``pause`` may race to it)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -34,8 +34,9 @@ from s3stream.gateway.errors import bad_request, http_error
 from s3stream.gateway.model import sanitize_filename, with_suffix
 from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MAX_PARTS
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import Objects, ObjectStore
-from s3stream.store.types import ObjectOptions, PartRecord
+from s3stream.store.types import PartRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ class Presigner:
     bucket: str
     key_prefix: str = ""
     expires_in: int = 3600
+    defaults: ObjectOptions = field(default_factory=ObjectOptions)
+    """The operator's object attributes, set on the multipart uploads this creates (a
+    presigned single PUT carries only its content type)."""
 
     def new_key(self, filename: str | None) -> str:
         name = sanitize_filename(filename or "") or "upload"
@@ -81,7 +85,7 @@ class Presigner:
             self.bucket,
             key,
             checksum=ChecksumAlgorithm.NONE,
-            options=ObjectOptions(content_type=content_type or None),
+            options=self.defaults.updated(ObjectOptions(content_type=content_type or None)),
         )
         return {"key": key, "uploadId": upload_id}
 

@@ -19,6 +19,7 @@ from s3stream.checksums import ChecksumAlgorithm
 from s3stream.engine.ledger import PartLedger
 from s3stream.engine.plan import PartPlan
 from s3stream.errors import ConfigError
+from s3stream.store.attributes import ObjectOptions, RequestOptions
 from s3stream.store.types import PartRecord
 
 FORMAT_VERSION = 1
@@ -82,6 +83,11 @@ class ResumeInfo:
     source: SourceFingerprint | None = None
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """The object's other attributes (:meth:`ObjectOptions.to_json`), for the completion."""
+    request: dict[str, Any] = field(default_factory=dict)
+    """What every request carries (:meth:`RequestOptions.to_json`: an SSE-C key only as its
+    MD5, so a resume needs the key again)."""
     no_clobber: bool = False
     concurrency: int = 4
     endpoint_url: str | None = None
@@ -96,6 +102,23 @@ class ResumeInfo:
     @property
     def algorithm(self) -> ChecksumAlgorithm:
         return ChecksumAlgorithm.parse(self.checksum_algorithm)
+
+    @property
+    def sse_customer_key_md5(self) -> str | None:
+        """The MD5 of the SSE-C key the upload is encrypted with (``None``: no SSE-C)."""
+        found = self.request.get("sse_customer_key_md5")
+        return str(found) if found is not None else None
+
+    def upload_options(self) -> dict[str, Any]:
+        """The upload options that recreate the upload's attributes and requests (all but
+        the SSE-C key)."""
+        found = ObjectOptions.from_json(self.attributes).as_fields()
+        found.update(content_type=self.content_type, metadata=self.metadata)
+        found.update(
+            request_payer=bool(self.request.get("request_payer", False)),
+            expected_bucket_owner=self.request.get("expected_bucket_owner"),
+        )
+        return found
 
     @property
     def uploaded_bytes(self) -> int:
@@ -127,6 +150,19 @@ class ResumeInfo:
             return cls(**data)
         except (ValueError, TypeError, KeyError) as exc:
             raise ConfigError(f"invalid resume info: {exc}") from None
+
+
+def attribute_fields(options: ObjectOptions, request: RequestOptions) -> dict[str, Any]:
+    """The :class:`ResumeInfo` fields that keep an upload's attributes and request options."""
+    attributes = options.to_json()
+    content_type = attributes.pop("content_type", None)
+    metadata = attributes.pop("metadata", {})
+    return {
+        "content_type": content_type,
+        "metadata": metadata,
+        "attributes": attributes,
+        "request": request.to_json(),
+    }
 
 
 def now() -> str:

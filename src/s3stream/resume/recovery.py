@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
@@ -28,6 +28,7 @@ from s3stream.engine.writer import MultipartWriter
 from s3stream.errors import ConfigError, NoSuchUpload, SourceError, UploadFailed
 from s3stream.resume.info import OPEN_STATES, ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal
+from s3stream.store.attributes import CustomerKey, RequestOptions
 from s3stream.store.protocol import ObjectStore
 
 W = TypeVar("W", bound=MultipartWriter)
@@ -46,7 +47,7 @@ class WriterFactory(Protocol):
         key: str,
         size: int | None,
         on_progress: ProgressCallback | None,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
         *,
         source: SourceFingerprint | None = None,
         resume: ResumeInfo | None = None,
@@ -83,17 +84,23 @@ class Recovery:
         upload: ResumeInfo | str,
         source: ResumeSource | None,
         on_progress: ProgressCallback | None,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
     ) -> UploadResult:
         """Continue ``upload`` (see :meth:`S3StreamUploader.resume`) and complete it."""
-        info = self._confirmed(self._load(upload))
-        kept_options: dict[str, Any] = {
-            "content_type": info.content_type,
-            "metadata": info.metadata,
-            "no_clobber": info.no_clobber,
-            "concurrency": info.concurrency,
-        }
-        options = kept_options | options
+        info = self._load(upload)
+        options = (
+            info.upload_options()
+            | {
+                "no_clobber": info.no_clobber,
+                "concurrency": info.concurrency,
+            }
+            | dict(options)
+        )
+        key = _customer_key(info, options.get("sse_customer_key"))
+        info = self._confirmed(
+            info,
+            RequestOptions(key, bool(options["request_payer"]), options["expected_bucket_owner"]),
+        )
         if source is None:
             if info.source is None or info.source.kind != "file" or info.source.path is None:
                 raise SourceError(
@@ -147,7 +154,7 @@ class Recovery:
             raise ConfigError(f"upload {entry.info.upload_id} is already {entry.state}")
         return entry.info
 
-    def _confirmed(self, info: ResumeInfo) -> ResumeInfo:
+    def _confirmed(self, info: ResumeInfo, request: RequestOptions) -> ResumeInfo:
         """Keep only the recorded parts the server confirms (same number, etag and size).
 
         ListParts is retried like any part: a throttle or a reset must not fail a resume."""
@@ -158,8 +165,9 @@ class Recovery:
                 f"resume it with --endpoint-url {info.endpoint_url}"
             )
         try:
+            store = self.store.with_request_options(request)
             listed = call_with_retry(
-                lambda: self.store.list_parts(info.bucket, info.key, info.upload_id),
+                lambda: store.list_parts(info.bucket, info.key, info.upload_id),
                 self.retry,
                 describe="ListParts",
             )
@@ -213,6 +221,30 @@ class Recovery:
             if existed or known_open:  # never turn a completed upload's entry into an aborted
                 journal.set_state(upload_id, "aborted")
         return existed
+
+
+def _customer_key(info: ResumeInfo, given: bytes | CustomerKey | None) -> CustomerKey | None:
+    """The SSE-C key to resume with: the one the upload was started with, given again."""
+    key = CustomerKey(given) if isinstance(given, bytes | bytearray) else given
+    expected = info.sse_customer_key_md5
+    if expected is None:
+        if key is not None:
+            raise ConfigError(
+                f"upload {info.upload_id} is not encrypted with a customer key (SSE-C): "
+                "resume it without one"
+            )
+        return None
+    if key is None:
+        raise ConfigError(
+            f"upload {info.upload_id} is encrypted with a customer key (SSE-C), which is never "
+            "stored: give it again (sse_customer_key=..., or --sse-c-key)"
+        )
+    if key.md5 != expected:
+        raise ConfigError(
+            f"the SSE-C key given is not the one upload {info.upload_id} was started with "
+            f"(its MD5 is {expected})"
+        )
+    return key
 
 
 def _verify_file(info: ResumeInfo, fd: int, path: str) -> None:

@@ -1,6 +1,7 @@
 """The store layer: the narrow S3 protocols s3stream needs, their types, and their
 implementations (botocore in :mod:`.boto`, in memory in :mod:`.memory`)."""
 
+from s3stream.store.attributes import CustomerKey, ObjectOptions, RequestOptions
 from s3stream.store.protocol import Objects, ObjectStore, OnSent, PartSource
 from s3stream.store.types import (
     CREATE,
@@ -8,7 +9,6 @@ from s3stream.store.types import (
     Blob,
     Listed,
     ObjectInfo,
-    ObjectOptions,
     PartRecord,
     PutMode,
     UploadInfo,
@@ -18,6 +18,7 @@ __all__ = [
     "CREATE",
     "OVERWRITE",
     "Blob",
+    "CustomerKey",
     "Listed",
     "ObjectInfo",
     "ObjectOptions",
@@ -27,5 +28,6 @@ __all__ = [
     "PartRecord",
     "PartSource",
     "PutMode",
+    "RequestOptions",
     "UploadInfo",
 ]

@@ -12,6 +12,7 @@ inject a fault; ``calls`` lists the operations in order.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import itertools
@@ -29,13 +30,13 @@ from s3stream.errors import (
     StoreError,
 )
 from s3stream.limits import MIN_PART_SIZE
+from s3stream.store.attributes import NO_REQUEST_OPTIONS, ObjectOptions, RequestOptions
 from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
     OVERWRITE,
     Blob,
     Listed,
     ObjectInfo,
-    ObjectOptions,
     PartRecord,
     PutMode,
     UploadInfo,
@@ -61,6 +62,8 @@ class _Upload:
     checksum: ChecksumAlgorithm
     options: ObjectOptions
     initiated: dt.datetime
+    key_md5: str | None = None
+    """The SSE-C key's MD5 when the upload is encrypted with a customer key."""
     parts: dict[int, tuple[bytes, PartRecord]] = field(default_factory=dict)
 
 
@@ -69,6 +72,7 @@ class _Object:
     data: bytes
     info: ObjectInfo
     options: ObjectOptions
+    key_md5: str | None = None
 
 
 class MemoryStore:
@@ -80,8 +84,15 @@ class MemoryStore:
         self.calls: list[str] = []
         self.hook = hook
         self.endpoint_url: str | None = None
+        self.request = NO_REQUEST_OPTIONS
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
+
+    def with_request_options(self, request: RequestOptions) -> MemoryStore:
+        """A view of the same objects and uploads whose calls carry ``request``."""
+        view = copy.copy(self)
+        view.request = request
+        return view
 
     # ------------------------------------------------------------------ helpers
 
@@ -106,7 +117,21 @@ class MemoryStore:
             raise PreconditionFailed("another version", code="PreconditionFailed", status=412)
 
     def _store(self, bucket: str, key: str, data: bytes, info: ObjectInfo, options: Any) -> None:
-        self.objects[(bucket, key)] = _Object(data, info, options)
+        self.objects[(bucket, key)] = _Object(data, info, options, self._key_md5())
+
+    def _key_md5(self) -> str | None:
+        key = self.request.sse_customer_key
+        return None if key is None else key.md5
+
+    def _check_key(self, encrypted_with: str | None) -> None:
+        """Refuse, as S3 does, a call about an SSE-C upload or object without its key (or
+        with another), and a customer key for one that has none."""
+        if self._key_md5() != encrypted_with:
+            raise StoreError(
+                "the SSE-C key does not match the object's encryption",
+                code="InvalidRequest" if encrypted_with else "InvalidArgument",
+                status=400,
+            )
 
     @staticmethod
     def _check(algorithm: ChecksumAlgorithm, data: bytes, value: str | None) -> str | None:
@@ -136,7 +161,9 @@ class MemoryStore:
         self._enter("CreateMultipartUpload", bucket=bucket, key=key)
         upload_id = f"upload-{next(self._ids)}"
         with self._lock:
-            self.uploads[upload_id] = _Upload(key, checksum, options, dt.datetime.now(dt.UTC))
+            self.uploads[upload_id] = _Upload(
+                key, checksum, options, dt.datetime.now(dt.UTC), self._key_md5()
+            )
         return upload_id
 
     def upload_part(
@@ -155,6 +182,7 @@ class MemoryStore:
         self._enter("UploadPart", part_number=part_number, size=len(data), on_sent=on_sent)
         with self._lock:
             upload = self._upload(upload_id)
+            self._check_key(upload.key_md5)
             if on_sent is not None:
                 on_sent(len(data))
             actual = self._check(checksum, data, checksum_value)
@@ -199,6 +227,7 @@ class MemoryStore:
         self._enter("CompleteMultipartUpload", parts=len(parts))
         with self._lock:
             upload = self._upload(upload_id)
+            self._check_key(upload.key_md5)
             self._admit(bucket, key, mode)
             numbers = [p.number for p in parts]
             if not parts or numbers != sorted(set(numbers)):
@@ -232,6 +261,7 @@ class MemoryStore:
         self._enter("ListParts")
         with self._lock:
             upload = self._upload(upload_id)
+            self._check_key(upload.key_md5)
             return [record for _, (_, record) in sorted(upload.parts.items())]
 
     def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
@@ -271,6 +301,7 @@ class MemoryStore:
         found = self.objects.get((bucket, key))
         if found is None:
             return None
+        self._check_key(found.key_md5)
         return ObjectInfo(
             found.info.etag,
             found.info.version_id,

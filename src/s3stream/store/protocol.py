@@ -17,19 +17,21 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from s3stream.checksums import ChecksumAlgorithm
+from s3stream.store.attributes import ObjectOptions, RequestOptions
 from s3stream.store.types import (
     OVERWRITE,
     Blob,
     Listed,
     ObjectInfo,
-    ObjectOptions,
     PartRecord,
     PutMode,
     UploadInfo,
 )
 
 OnSent = Callable[[int], None]
-"""Called with byte counts as a request body goes out (for progress)."""
+"""Called with byte counts as a request body goes out (for progress, and a bandwidth limit,
+which may block it). A callback with a ``send_block`` attribute (bytes) asks for the body to
+be handed to the socket in pieces of at most that size."""
 
 
 class PartSource(Protocol):
@@ -53,6 +55,11 @@ class ObjectStore(Protocol):
     endpoint_url: str | None
     """Where the store is (``None``: AWS's default endpoint, or no network store); resume
     checks that an upload is continued at the store it lives in."""
+
+    def with_request_options(self, request: RequestOptions) -> ObjectStore:
+        """This store with ``request``'s headers on every call (the SSE-C key, requester
+        pays, the expected bucket owner): the store of one object's calls."""
+        ...
 
     def create_multipart_upload(
         self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions

@@ -1,4 +1,5 @@
-"""What the store calls take and return: part records, object attributes, write modes."""
+"""What the store calls take and return: part records, object information, write modes
+(object attributes are in :mod:`s3stream.store.attributes`)."""
 
 from __future__ import annotations
 
@@ -47,14 +48,6 @@ class UploadInfo:
     key: str
     upload_id: str
     initiated: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectOptions:
-    """Attributes set when an object is created."""
-
-    content_type: str | None = None
-    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

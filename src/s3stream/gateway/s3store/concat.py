@@ -18,8 +18,9 @@ from s3stream.engine.retry import RetryPolicy
 from s3stream.engine.writer import MultipartWriter
 from s3stream.gateway.model import Upload
 from s3stream.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import Objects, ObjectStore
-from s3stream.store.types import CREATE, OVERWRITE, ObjectOptions, PartRecord
+from s3stream.store.types import CREATE, OVERWRITE, PartRecord
 
 
 class Concatenation:
@@ -115,9 +116,8 @@ class Concatenation:
             concurrency=2,
             checksum=self.algorithm,
             retry=self.retry,
-            content_type=options.content_type,
-            metadata=options.metadata or {},
             no_clobber=self.no_clobber,
+            **options.as_fields(),
         )
         writer = MultipartWriter(self.store, self.bucket, upload.key, config, size=upload.size)
         try:

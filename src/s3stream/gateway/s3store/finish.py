@@ -19,8 +19,9 @@ from s3stream.gateway.model import Upload
 from s3stream.gateway.s3store.buffers import PartBuffers
 from s3stream.gateway.s3store.state import StateObjects, UploadState, retention
 from s3stream.gateway.threads import StoreThreads
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import ObjectStore
-from s3stream.store.types import CREATE, OVERWRITE, ObjectOptions, PutMode
+from s3stream.store.types import CREATE, OVERWRITE, PutMode
 
 log = logging.getLogger(__name__)
 

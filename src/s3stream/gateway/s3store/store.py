@@ -14,7 +14,6 @@ under a dot-directory out of ListObjects, and the expiration sweeper must list t
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -29,14 +28,8 @@ from s3stream.errors import ConfigError, NoSuchUpload
 from s3stream.gateway.errors import HTTPError, offset_mismatch, too_large
 from s3stream.gateway.lease import Leases
 from s3stream.gateway.locks import ProcessLocks
-from s3stream.gateway.model import (
-    ChunkBody,
-    NewUpload,
-    ProgressFn,
-    StoredObject,
-    Upload,
-    metadata_value,
-)
+from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, StoredObject, Upload
+from s3stream.gateway.s3store.attributes import ObjectAttributes
 from s3stream.gateway.s3store.buffers import PartBuffers
 from s3stream.gateway.s3store.chunks import ChunkWriter
 from s3stream.gateway.s3store.commit import Commits
@@ -46,12 +39,10 @@ from s3stream.gateway.s3store.finish import Finisher
 from s3stream.gateway.s3store.state import StateObjects, UploadState, lease_key
 from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MAX_PART_SIZE, MIN_PART_SIZE, MiB
+from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import Objects, ObjectStore
-from s3stream.store.types import ObjectOptions
 
 log = logging.getLogger(__name__)
-
-_MIME_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
 
 
 class S3UploadStore:
@@ -63,7 +54,8 @@ class S3UploadStore:
         all uploads <= max_buffers x part size      (enforced by one BufferPool)
 
     A request that finds no buffer free within ``buffer_wait`` seconds gets 503. Store calls
-    run in at most ``threads`` threads.
+    run in at most ``threads`` threads. ``attributes`` gives the objects' attributes (the
+    operator's defaults and the tus metadata clients may set).
     """
 
     def __init__(
@@ -85,6 +77,7 @@ class S3UploadStore:
         no_clobber: bool = False,
         commit_interval: float = 1.0,
         threads: StoreThreads | None = None,
+        attributes: ObjectAttributes | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         algorithm = ChecksumAlgorithm.parse(checksum)
@@ -103,6 +96,7 @@ class S3UploadStore:
         self.algorithm = algorithm
         self.retry = retry or RetryPolicy()
         self.no_clobber = no_clobber
+        self.attributes = attributes or ObjectAttributes()
         self.commit_interval = commit_interval
         """Seconds between state writes that record a long PATCH's parts as they go."""
         self.clock = clock
@@ -153,13 +147,14 @@ class S3UploadStore:
         return PartLedger(plan, state.parts, hint="send larger chunks")
 
     def options(self, upload: Upload) -> ObjectOptions:
-        """The object's attributes: the content type the client named, and the upload id."""
-        content_type = metadata_value(upload.metadata, "filetype") or metadata_value(
-            upload.metadata, "contentType"
-        )
-        if content_type is not None and not _MIME_RE.match(content_type):
-            content_type = None
-        return ObjectOptions(content_type=content_type, metadata={"tus-upload-id": upload.id})
+        """The object's attributes (see :class:`ObjectAttributes`)."""
+        return self.attributes.for_upload(upload)
+
+    def _check_options(self, upload: Upload) -> None:
+        try:
+            self.options(upload)
+        except ConfigError as exc:
+            raise HTTPError(400, "BadMetadata", str(exc)) from None
 
     async def _exists(self, key: str) -> bool:
         return await self.threads.run(self.store.head_object, self.bucket, key) is not None
@@ -183,6 +178,7 @@ class S3UploadStore:
             key=key,
             partial=new.partial,
         )
+        self._check_options(upload)
         state = UploadState(upload)
         await self.states.save(state, create=True)
         if new.size == 0:
@@ -357,6 +353,7 @@ class S3UploadStore:
             partials=tuple(p.id for p in partials),
             finished=True,
         )
+        self._check_options(upload)
         await self.threads.run(self.concatenation.build, upload, partials, self.options(upload))
         await self.states.save(UploadState(upload), create=True)
         return upload

@@ -22,6 +22,7 @@ class PartBody:
         self._size = len(data) if isinstance(data, memoryview) else data.size
         self._pos = 0
         self._on_sent = on_sent
+        self._block: int = getattr(on_sent, "send_block", SEND_BLOCK)
         self.source_error: Exception | None = None
         """What reading the source raised (the HTTP stack wraps it into a connection error)."""
 
@@ -37,8 +38,8 @@ class PartBody:
         return self._pos
 
     def read(self, size: int | None = -1) -> memoryview:
-        # urllib3 asks for 16 KiB blocks; give it at least SEND_BLOCK per call instead.
-        want = self._size if size is None or size < 0 else max(size, SEND_BLOCK)
+        # urllib3 asks for 16 KiB blocks; give it at least a send block per call instead.
+        want = self._size if size is None or size < 0 else max(size, self._block)
         chunk = self._piece(want)
         self._move(self._pos + len(chunk))
         return chunk

@@ -10,6 +10,12 @@ from typing import Any, Literal, TypeVar
 
 from s3stream.checksums import ChecksumAlgorithm, encode
 from s3stream.errors import NotFound, StoreError
+from s3stream.store.attributes import (
+    NO_REQUEST_OPTIONS,
+    ObjectOptions,
+    RequestOptions,
+    format_tagging,
+)
 from s3stream.store.boto.body import PartBody
 from s3stream.store.boto.errors import translated
 from s3stream.store.chunked import StreamedPartBody, trailer_name
@@ -17,7 +23,6 @@ from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
     OVERWRITE,
     ObjectInfo,
-    ObjectOptions,
     PartRecord,
     PutMode,
     UploadInfo,
@@ -45,12 +50,46 @@ def _checksum_args(algorithm: ChecksumAlgorithm, value: str | None) -> dict[str,
     return {f"Checksum{algorithm.s3_name}": value}
 
 
+_OBJECT_ARGS = {
+    "content_type": "ContentType",
+    "cache_control": "CacheControl",
+    "content_disposition": "ContentDisposition",
+    "content_encoding": "ContentEncoding",
+    "content_language": "ContentLanguage",
+    "expires": "Expires",
+    "storage_class": "StorageClass",
+    "acl": "ACL",
+    "sse": "ServerSideEncryption",
+    "sse_kms_key_id": "SSEKMSKeyId",
+}
+
+
 def _object_args(options: ObjectOptions) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    if options.content_type:
-        args["ContentType"] = options.content_type
+    """PutObject's and CreateMultipartUpload's parameters for ``options``."""
+    args: dict[str, Any] = {
+        param: getattr(options, name)
+        for name, param in _OBJECT_ARGS.items()
+        if getattr(options, name) is not None
+    }
     if options.metadata:
         args["Metadata"] = dict(options.metadata)
+    if options.tagging:
+        args["Tagging"] = format_tagging(options.tagging)
+    return args
+
+
+def _request_args(request: RequestOptions) -> dict[str, Any]:
+    """The parameters every call about the object carries (each call takes those it knows)."""
+    args: dict[str, Any] = {}
+    key = request.sse_customer_key
+    if key is not None:  # encoded here: botocore would only do it for some of the calls
+        args["SSECustomerAlgorithm"] = "AES256"
+        args["SSECustomerKey"] = key.encoded()
+        args["SSECustomerKeyMD5"] = key.md5
+    if request.request_payer:
+        args["RequestPayer"] = "requester"
+    if request.expected_bucket_owner is not None:
+        args["ExpectedBucketOwner"] = request.expected_bucket_owner
     return args
 
 
@@ -85,16 +124,28 @@ def _frame_streamed_part(request: Any, **_: Any) -> None:
 class BotoStore:
     """:class:`~s3stream.store.protocol.ObjectStore` on a botocore S3 client."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, request: RequestOptions = NO_REQUEST_OPTIONS) -> None:
         self.client = client
         self.endpoint_url: str | None = client.meta.endpoint_url
+        self.request = request
+        self._request_args = _request_args(request)
         client.meta.events.register(
             "before-sign.s3.UploadPart", _frame_streamed_part, unique_id="s3stream-trailer"
         )
 
+    def with_request_options(self, request: RequestOptions) -> BotoStore:
+        """This store (the same client) with ``request``'s parameters on every call."""
+        return self if request == self.request else BotoStore(self.client, request)
+
     def _call(
         self, operation: str, method: Callable[..., T], mode: PutMode = OVERWRITE, /, **kwargs: Any
     ) -> T:
+        if self._request_args:
+            accepted = self.client.meta.service_model.operation_model(operation).input_shape
+            kwargs = {
+                **{k: v for k, v in self._request_args.items() if k in accepted.members},
+                **kwargs,
+            }
         with translated(operation, mode):
             return method(**kwargs)
 
