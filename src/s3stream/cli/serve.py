@@ -20,18 +20,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from s3stream.checksums import ChecksumAlgorithm
 from s3stream.errors import ConfigError
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
-from s3stream.gateway.presign import PresignAPI, Presigner
+from s3stream.gateway.lease import DEFAULT_LEASE_TTL
+from s3stream.gateway.metrics import GatewayMetrics
+from s3stream.gateway.presign import PresignAPI, Presigner, PresignSettings, part_checksum
+from s3stream.gateway.ready import Readiness
 from s3stream.gateway.s3store import S3UploadStore
 from s3stream.gateway.settings import TusSettings
 from s3stream.gateway.threads import DEFAULT_THREADS, StoreThreads
 from s3stream.gateway.timeouts import DEFAULT_HEADER_TIMEOUT, head_timeout_protocol
-from s3stream.gateway.web import WebApp, with_web
+from s3stream.gateway.web import DirectUploads, PageMode, WebApp, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.cors import with_upload_origins
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -41,10 +46,12 @@ DEFAULT_BUCKET = "uploads"
 DESCRIPTION = """\
 Run the upload gateway: a tus 1.0 resumable-upload server at /files/ that streams
 every upload into S3 multipart (checksum, expiration, concatenation, deferred
-length, termination), presigned direct-to-S3 URLs under /s3/, and /health.
-With no --endpoint-url it starts the embedded SeaweedFS store, so `s3stream
-serve` alone works on a fresh machine. Bound to a non-loopback address it
-requires bearer tokens (--token, --token-file or S3STREAM_TOKENS)."""
+length, termination), presigned direct-to-S3 uploads under /s3/ (Companion's
+routes, for Uppy), an upload page at /, and /health, /ready and /metrics.
+With no --endpoint-url it starts the embedded SeaweedFS store (and sets its
+CORS rule for the page), so `s3stream serve` alone works on a fresh machine.
+Bound to a non-loopback address it requires bearer tokens (--token,
+--token-file or S3STREAM_TOKENS)."""
 
 EPILOG = """\
 examples:
@@ -116,8 +123,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     s3.add_argument(
         "--lease-ttl",
         type=float,
-        default=30.0,
-        help="seconds an upload's lease outlives a crashed process that held it (%(default)s)",
+        default=DEFAULT_LEASE_TTL,
+        help="seconds an upload's lease outlives a crashed process that held it; renewed every "
+        "third of it while a request writes (%(default)s)",
     )
 
     net = parser.add_argument_group("server")
@@ -136,7 +144,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow unauthenticated uploads on a non-loopback address (not recommended)",
     )
-    net.add_argument("--cors-origin", action="append", default=[], help="allowed CORS origin")
+    net.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="a web origin allowed to call the gateway from a page elsewhere (repeatable)",
+    )
+    net.add_argument(
+        "--page-mode",
+        choices=("auto", "tus", "direct"),
+        default="auto",
+        help="how the page uploads: tus through the gateway, or direct to the store with "
+        "presigned parts; auto: direct when the bucket's CORS rule lets the page's origin "
+        "upload (see `s3stream cors`), else tus (%(default)s)",
+    )
     net.add_argument("--webhook-url", help="POST hook events (JSON) to this URL")
     net.add_argument("--max-size", default=None, help="largest upload (Tus-Max-Size)")
     net.add_argument("--max-metadata", type=int, default=4096, help="Upload-Metadata bytes")
@@ -161,7 +182,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "connection is closed (slowloris); 0: no limit (%(default)s)",
     )
     net.add_argument("--no-presign", action="store_true", help="disable the /s3/ endpoints")
-    net.add_argument("--presign-expires", type=int, default=3600, help="URL lifetime seconds")
+    net.add_argument(
+        "--presign-expires", type=int, default=3600, help="presigned URL lifetime seconds"
+    )
     net.add_argument("--trust-forwarded", action="store_true", help="honour X-Forwarded-*")
     net.add_argument("--log-level", default="info", help="logging level (%(default)s)")
 
@@ -179,6 +202,7 @@ def is_loopback(host: str) -> bool:
 class _Backend:
     store: BotoStore
     endpoint_url: str
+    embedded: bool = False
 
 
 @contextlib.contextmanager
@@ -207,7 +231,7 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
             secret_key=server.secret_key,
         )
         log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
-        yield _Backend(BotoStore(client), server.endpoint_url)
+        yield _Backend(BotoStore(client), server.endpoint_url, embedded=True)
 
 
 def check_auth(args: argparse.Namespace) -> list[str]:
@@ -228,8 +252,24 @@ def _size(text: str) -> int:
         raise ConfigError(str(exc)) from None
 
 
-def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, list[str]]:
-    """The ASGI app for ``args`` over ``store``, and the tokens it accepts."""
+def page_origins(args: argparse.Namespace) -> list[str]:
+    """The origins the page is served from (and the gateway's ``--cors-origin`` s)."""
+    hosts = ["127.0.0.1", "localhost"] if is_loopback(args.host) else [args.host]
+    ours = [f"http://{host}:{args.port}" for host in hosts if ":" not in host]
+    return list(dict.fromkeys([*ours, *args.cors_origin]))
+
+
+def allow_page_uploads(objects: BotoObjects, bucket: str, origins: list[str]) -> None:
+    """Let the page (on ``origins``) upload into ``bucket`` directly: its CORS rule."""
+    objects.put_cors(bucket, with_upload_origins(objects.get_cors(bucket), origins))
+    log.info("bucket %s: CORS rule for %s", bucket, ", ".join(origins))
+
+
+def build_from_args(
+    args: argparse.Namespace, store: BotoStore, *, embedded: bool = False
+) -> tuple[Any, list[str]]:
+    """The ASGI app for ``args`` over ``store``, and the tokens it accepts; on the embedded
+    store (``embedded``) the bucket's CORS rule is set for the page's origins."""
     tokens = check_auth(args)
     part_size = _size(args.part_size)
     max_size = MAX_OBJECT_SIZE if args.max_size is None else _size(args.max_size)
@@ -251,8 +291,13 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
             f"--store-threads {args.store_threads} must exceed --max-buffers "
             f"{args.max_buffers}: each streamed part holds a thread"
         )
+    try:
+        checksum = ChecksumAlgorithm.parse(args.checksum)
+    except ValueError as exc:
+        raise ConfigError(f"--checksum: {exc}") from None
     objects = BotoObjects(store.client)
     threads = StoreThreads(args.store_threads)
+    metrics = GatewayMetrics()
     upload_store = S3UploadStore(
         store,
         objects,
@@ -261,27 +306,47 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         part_size=part_size,
         max_buffers=args.max_buffers,
         pipeline_parts=args.pipeline_parts,
-        checksum=args.checksum,
+        checksum=checksum,
         no_clobber=args.no_clobber,
         lease_ttl=args.lease_ttl,
         threads=threads,
+        metrics=metrics,
     )
     presign = None
+    direct = None
     if not args.no_presign:
-        presign = PresignAPI(
-            Presigner(store, objects, args.bucket, args.prefix, args.presign_expires), threads
+        presign_settings = PresignSettings(
+            key_prefix=args.prefix,
+            naming=args.naming,
+            no_clobber=args.no_clobber,
+            max_size=max_size,
+            expires_in=args.presign_expires,
+            expiration=expiration,
+            part_size=part_size,
+            checksum=part_checksum(checksum),
         )
+        presign = PresignAPI(Presigner(store, objects, args.bucket, presign_settings), threads)
+        direct = DirectUploads.for_settings(presign_settings)
+    elif args.page_mode == "direct":
+        raise ConfigError("--page-mode direct needs the presign API: drop --no-presign")
+    if embedded:
+        allow_page_uploads(objects, args.bucket, page_origins(args))
     options = GatewayOptions(
         tokens=tokens,
         cors_origins=args.cors_origin,
         hooks=Hooks(webhook_url=args.webhook_url, bucket=args.bucket),
         presign=presign,
+        readiness=Readiness(
+            objects, args.bucket, threads, prefix=args.prefix, endpoint=str(store.endpoint_url)
+        ),
+        metrics=metrics,
     )
     page = WebApp.for_store(
         upload_store,
         tokens=tokens,
         base_path=args.base_path,
         presign_expires=args.presign_expires,
+        mode=PageMode(args.page_mode, direct, objects, args.bucket, threads),
     )
     return with_web(build_app(upload_store, settings, options), page), tokens
 
@@ -296,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_auth(args)
         with _backend(args) as backend:
-            app, tokens = build_from_args(args, backend.store)
+            app, tokens = build_from_args(args, backend.store, embedded=backend.embedded)
             host = f"[{args.host}]" if ":" in args.host else args.host
             print(
                 f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "

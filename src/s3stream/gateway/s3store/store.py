@@ -14,7 +14,6 @@ under a dot-directory out of ListObjects, and the expiration sweeper must list t
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,14 +26,16 @@ from s3stream.engine.plan import plan_parts
 from s3stream.engine.retry import RetryPolicy
 from s3stream.errors import ConfigError, NoSuchUpload
 from s3stream.gateway.errors import HTTPError, offset_mismatch, too_large
-from s3stream.gateway.lease import Leases
+from s3stream.gateway.lease import DEFAULT_LEASE_TTL, Leases
 from s3stream.gateway.locks import ProcessLocks
+from s3stream.gateway.metrics import GatewayMetrics
 from s3stream.gateway.model import (
     ChunkBody,
     NewUpload,
     ProgressFn,
     StoredObject,
     Upload,
+    content_type_or_none,
     metadata_value,
 )
 from s3stream.gateway.s3store.buffers import PartBuffers
@@ -50,8 +51,6 @@ from s3stream.store.protocol import Objects, ObjectStore
 from s3stream.store.types import ObjectOptions
 
 log = logging.getLogger(__name__)
-
-_MIME_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
 
 
 class S3UploadStore:
@@ -81,11 +80,12 @@ class S3UploadStore:
         checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME,
         retry: RetryPolicy | None = None,
         lock_wait: float = 5.0,
-        lease_ttl: float = 30.0,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
         no_clobber: bool = False,
         commit_interval: float = 1.0,
         threads: StoreThreads | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         algorithm = ChecksumAlgorithm.parse(checksum)
         if algorithm is ChecksumAlgorithm.SHA256:
@@ -138,6 +138,12 @@ class S3UploadStore:
             calls=self.calls,
         )
         self.sweeper = Sweeper(self.states, self.locks, self.leases, self._expire)
+        self.metrics = metrics or GatewayMetrics()
+        self.metrics.watch_buffers(lambda: self.pool.lent_bytes, self.pool.budget)
+        self.metrics.watch_leases(lambda: self.leases.held)
+        self.finisher.on_sent = self.metrics.part_sent
+        if self.threads.on_store_error is None:
+            self.threads.on_store_error = self.metrics.store_error
 
     # ------------------------------------------------------------------ collaborators
 
@@ -157,9 +163,9 @@ class S3UploadStore:
         content_type = metadata_value(upload.metadata, "filetype") or metadata_value(
             upload.metadata, "contentType"
         )
-        if content_type is not None and not _MIME_RE.match(content_type):
-            content_type = None
-        return ObjectOptions(content_type=content_type, metadata={"tus-upload-id": upload.id})
+        return ObjectOptions(
+            content_type=content_type_or_none(content_type), metadata={"tus-upload-id": upload.id}
+        )
 
     async def _exists(self, key: str) -> bool:
         return await self.threads.run(self.store.head_object, self.bucket, key) is not None
@@ -282,6 +288,7 @@ class S3UploadStore:
             expected=expected,
             pipeline_parts=self.pipeline_parts,
             multipart=multipart,
+            on_part=self.metrics.part_sent,
         )
 
     async def _keep_acknowledged(

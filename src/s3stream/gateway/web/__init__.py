@@ -8,12 +8,15 @@ front of the gateway app. The page's own code is in ``static/`` (no frameworks, 
 
 from s3stream.gateway.web.app import WebApp, with_web
 from s3stream.gateway.web.finished import FinishedUpload, FinishedUploads
+from s3stream.gateway.web.mode import DirectUploads, PageMode
 from s3stream.gateway.web.vendor import TUS_JS_ENV, find_tus_js
 
 __all__ = [
     "TUS_JS_ENV",
+    "DirectUploads",
     "FinishedUpload",
     "FinishedUploads",
+    "PageMode",
     "WebApp",
     "find_tus_js",
     "with_web",
