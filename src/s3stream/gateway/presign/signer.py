@@ -242,7 +242,10 @@ class Presigner:
         return offered
 
     def owned(self, owner: str, key: str, upload_id: str) -> PresignRecord:
-        """The upload's record, if ``owner`` created it under ``key`` (404 otherwise)."""
+        """The upload's record, if ``owner`` created it under ``key`` (404 otherwise; 400
+        for a key outside the prefix)."""
+        if not key.startswith(self.settings.key_prefix) or ".." in key.split("/"):
+            raise bad_request("a key under this server's prefix is required")
         record = self.records.load(upload_id)
         if record is None or record.owner != owner or record.key != key:
             raise not_found()
