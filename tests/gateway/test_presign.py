@@ -17,8 +17,6 @@ import httpx
 import pytest
 from awscrt import checksums as crt
 
-from s3stream.cli.main import build_parser
-from s3stream.cli.serve import build_from_args
 from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import MemoryUploadStore, TusSettings
 from s3stream.gateway.app import Router
@@ -27,32 +25,19 @@ from s3stream.gateway.handler import Context, TusHandler
 from s3stream.gateway.presign import PresignAPI, Presigner, PresignSettings
 from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MiB
-from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.boto import BotoObjects, BotoStore
 from s3stream.store.memory import MemoryStore
-from tests.support.gateway import Clock, TestClient
+from tests.support.gateway import Clock, TestClient, serve_app
 
 TOKEN_A = "presign-token-a-0123456789"
 TOKEN_B = "presign-token-b-0123456789"
 A = {"Authorization": f"Bearer {TOKEN_A}"}
 B = {"Authorization": f"Bearer {TOKEN_B}"}
+TOKENS = ("--token", TOKEN_A, "--token", TOKEN_B)
 
 
 def crc64(data: bytes) -> str:
     return base64.b64encode(crt.crc64nvme(data).to_bytes(8, "big")).decode()
-
-
-def serve_app(s3server: EmbeddedS3, prefix: str, *flags: str) -> TestClient:
-    """The app `s3stream serve` builds from ``flags``, on the session's store, in process."""
-    common = ["--bucket", "test", "--prefix", prefix, "--token", TOKEN_A, "--token", TOKEN_B]
-    args = build_parser().parse_args(["serve", *common, *flags])
-    client = make_client(
-        endpoint_url=s3server.endpoint_url,
-        region=s3server.region,
-        access_key=s3server.access_key,
-        secret_key=s3server.secret_key,
-    )
-    app, _ = build_from_args(args, BotoStore(client))
-    return TestClient(app)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +47,9 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def http(s3server: EmbeddedS3, prefix: str) -> Iterator[TestClient]:
-    with serve_app(s3server, prefix, "--max-size", "12MiB", "--presign-expires", "123") as c:
+    with serve_app(
+        s3server, prefix, *TOKENS, "--max-size", "12MiB", "--presign-expires", "123"
+    ) as c:
         yield c
 
 
@@ -219,7 +206,7 @@ def test_form_upload_policy_is_what_uppy_posts(http: TestClient, s3client: Any) 
 
 def test_no_clobber_with_exact_names(s3server: EmbeddedS3, s3client: Any, prefix: str) -> None:
     exact = f"{prefix}exact/"
-    with serve_app(s3server, exact, "--naming", "exact", "--no-clobber") as http:
+    with serve_app(s3server, exact, *TOKENS, "--naming", "exact", "--no-clobber") as http:
         s3client.put_object(Bucket="test", Key=f"{exact}taken.bin", Body=b"old")
         taken = http.post("/s3/multipart", json={"filename": "taken.bin"}, headers=A)
         assert taken.status_code == 409

@@ -265,3 +265,29 @@ class GatewayProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_app(
+    server: EmbeddedS3,
+    prefix: str,
+    *flags: str,
+    bucket: str = "test",
+    endpoint_url: str | None = None,
+    secret_key: str | None = None,
+) -> TestClient:
+    """The app `s3stream serve` builds from ``flags`` over ``server`` (no process: the real
+    wiring, in-process), as a test client; ``endpoint_url`` and ``secret_key`` replace the
+    server's (to make a store unreachable, or credentials wrong)."""
+    from s3stream.cli.main import build_parser
+    from s3stream.cli.serve import build_from_args
+
+    args = build_parser().parse_args(["serve", "--bucket", bucket, "--prefix", prefix, *flags])
+    client = make_client(
+        endpoint_url=endpoint_url or server.endpoint_url,
+        region=server.region,
+        access_key=server.access_key,
+        secret_key=secret_key or server.secret_key,
+        connect_timeout=1,
+    )
+    app, _ = build_from_args(args, BotoStore(client))
+    return TestClient(app)
