@@ -267,17 +267,17 @@ class GatewayProcess:
         self.stop()
 
 
-def serve_app(
+def serve_asgi(
     server: EmbeddedS3,
     prefix: str,
     *flags: str,
     bucket: str = "test",
     endpoint_url: str | None = None,
     secret_key: str | None = None,
-) -> TestClient:
-    """The app `s3stream serve` builds from ``flags`` over ``server`` (no process: the real
-    wiring, in-process), as a test client; ``endpoint_url`` and ``secret_key`` replace the
-    server's (to make a store unreachable, or credentials wrong)."""
+) -> Any:
+    """The ASGI app `s3stream serve` builds from ``flags`` over ``server`` (the real wiring,
+    without a process); ``endpoint_url`` and ``secret_key`` replace the server's (to make a
+    store unreachable, or credentials wrong)."""
     from s3stream.cli.main import build_parser
     from s3stream.cli.serve import build_from_args
 
@@ -290,4 +290,9 @@ def serve_app(
         connect_timeout=1,
     )
     app, _ = build_from_args(args, BotoStore(client))
-    return TestClient(app)
+    return app
+
+
+def serve_app(server: EmbeddedS3, prefix: str, *flags: str, **kwargs: Any) -> TestClient:
+    """:func:`serve_asgi` as a test client."""
+    return TestClient(serve_asgi(server, prefix, *flags, **kwargs))

@@ -6,11 +6,8 @@ Every object is compared with its source. Screenshots go to artifacts/web/."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,78 +18,26 @@ from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, TusSettings, build_app
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.gateway.web.vendor import BUNDLE
-from tests.support.gateway import free_port, make_s3_store
+from tests.support.browser import CHROMIUM, HAS_CHROMIUM, Server, Throttle, chromium
+from tests.support.gateway import make_s3_store
 from tests.support.paths import ROOT
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts" / "web"
 TOKEN = "browser-token-0123456789abcdef"
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CHUNK = 256 * 1024
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"{CHROMIUM} is not installed"),
+    pytest.mark.skipif(not HAS_CHROMIUM, reason=f"{CHROMIUM} is not installed"),
     pytest.mark.skipif(
         not (ROOT / BUNDLE).is_file(), reason="node_modules missing: run scripts/setup.sh"
     ),
 ]
-
-
-class Throttle:
-    """Delays every PATCH by ``delay`` seconds, so uploads are slow enough to interrupt."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.delay = 0.0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "PATCH" and self.delay:
-            await asyncio.sleep(self.delay)
-        await self.app(scope, receive, send)
-
-
-class Server:
-    """uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, http="h11", log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
 
 
 class Site:
@@ -118,12 +63,8 @@ def site(s3server: EmbeddedS3) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
