@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -243,10 +243,22 @@ def stop_gateway(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait()
 
 
-class GatewayProcess:
-    """``python -m s3stream.gateway`` on 127.0.0.1 against a store (a real uvicorn process)."""
+class StoreEndpoint(Protocol):
+    """Where a gateway process finds its store (the embedded store, one of a cluster's S3
+    servers)."""
 
-    def __init__(self, server: EmbeddedS3, bucket: str, *args: str, port: int | None = None):
+    @property
+    def endpoint_url(self) -> str: ...
+
+    def env(self) -> dict[str, str]: ...
+
+
+class GatewayProcess:
+    """``s3stream serve`` on 127.0.0.1 against a store (a real uvicorn process)."""
+
+    def __init__(
+        self, server: StoreEndpoint, bucket: str, *args: str, port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = gateway_command(server.endpoint_url, bucket, self.port, *args)
