@@ -467,6 +467,10 @@ def test_serve_alone_starts_the_embedded_store(tmp_path: Path) -> None:
         assert uploader.url is not None
         head = httpx.head(uploader.url, headers=TUS)
         assert head.headers["Upload-Offset"] == "5"
+        assert httpx.get(url + "/ready").json() == {"status": "ready"}
+        # serve set the embedded bucket's CORS rule for its page, so auto mode goes direct
+        config = httpx.get(url + "/api/config").json()
+        assert config["mode"] == "direct" and config["direct"]["checksum"] == "crc64nvme"
     finally:
         proc.terminate()
         proc.wait(30)

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ class BearerAuth:
         app: Any,
         tokens: Sequence[str],
         open_paths: Sequence[str] = (),
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self._owners = {t.encode(): owner_id(t) for t in tokens}
@@ -129,7 +129,9 @@ class BearerAuth:
         self.open_paths = tuple(open_paths)
         self.clock = clock
 
-    def _session_owner(self, value: str | None) -> str | None:
+    def session_owner(self, value: str | None) -> str | None:
+        """The owner id a session cookie's value stands for (``None``: forged, expired, or
+        of no token this server has)."""
         if not value:
             return None
         owner, _, rest = value.partition(".")
@@ -163,7 +165,7 @@ class BearerAuth:
         headers = dict(scope["headers"])
         owner = self._owner(headers.get(b"authorization"))
         if owner is None and _same_site(headers):
-            owner = self._session_owner(_cookie(headers.get(b"cookie"), SESSION_COOKIE))
+            owner = self.session_owner(_cookie(headers.get(b"cookie"), SESSION_COOKIE))
         if owner is None:
             response = PlainTextResponse(
                 "a valid bearer token is required\n",
