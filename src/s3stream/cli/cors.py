@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 DESCRIPTION = f"""\
 Set the bucket's CORS rule that lets a web page on ORIGIN upload straight into
 it (the upload page's direct mode, Uppy's @uppy/aws-s3): GET, PUT, POST and
-HEAD from the origin, any request header, and ETag exposed (without it the
-browser hides each part's ETag and the upload cannot be completed). The
-bucket's other rules are kept; s3stream's own rule ({RULE_ID}) gains the
-origins. With --show, print the rules and whether each origin may upload."""
+HEAD from the origin, the headers uploads send (content type, part checksums),
+and ETag exposed (without it the browser hides each part's ETag and the
+upload cannot be completed). The bucket's other rules are kept; s3stream's own
+rule ({RULE_ID}) gains the origins. With --show, print the rules
+and whether each origin may upload."""
 
 EPILOG = f"""\
 examples:

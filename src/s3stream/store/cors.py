@@ -2,8 +2,8 @@
 
 A page on another origin sends presigned ``PUT`` s (parts) and ``POST`` s (form uploads)
 to the bucket and reads each part's ``ETag`` from the answer to complete the upload, so the
-bucket must allow the page's origin, those methods, any request header (the signed checksum
-and content type) and expose ``ETag``. Without ``ExposeHeaders: ETag`` the browser hides the
+bucket must allow the page's origin, those methods, the request headers they carry (the
+content type, the signed part checksum) and expose ``ETag``. Without ``ExposeHeaders: ETag`` the browser hides the
 header and Uppy fails with "Missing ETag". (SeaweedFS allows every origin until a bucket has
 a rule, which hides the problem; AWS allows none.)
 """
@@ -16,6 +16,14 @@ from s3stream.errors import ConfigError
 from s3stream.store.types import CorsRule
 
 RULE_ID = "s3stream-browser-uploads"
+UPLOAD_HEADERS = (
+    "content-type",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+)
+"""The request headers a browser upload sends: named, not ``*``, which some stores (R2)
+do not accept."""
 
 
 def check_origin(origin: str) -> str:
@@ -40,7 +48,7 @@ def with_upload_origins(rules: Sequence[CorsRule], origins: Sequence[str]) -> li
         else:
             kept.append(rule)
     merged = tuple(dict.fromkeys([*known, *(check_origin(o) for o in origins)]))
-    return [*kept, CorsRule(origins=merged, id=RULE_ID)]
+    return [*kept, CorsRule(origins=merged, allowed_headers=UPLOAD_HEADERS, id=RULE_ID)]
 
 
 def allows_uploads(rules: Sequence[CorsRule], origin: str) -> bool:
