@@ -3,9 +3,9 @@
 A page on another origin sends presigned ``PUT`` s (parts) and ``POST`` s (form uploads)
 to the bucket and reads each part's ``ETag`` from the answer to complete the upload, so the
 bucket must allow the page's origin, those methods, the request headers they carry (the
-content type, the signed part checksum) and expose ``ETag``. Without ``ExposeHeaders: ETag`` the browser hides the
-header and Uppy fails with "Missing ETag". (SeaweedFS allows every origin until a bucket has
-a rule, which hides the problem; AWS allows none.)
+content type, the signed part checksum) and expose ``ETag``. Without ``ExposeHeaders: ETag``
+the browser hides the header and Uppy fails with "Missing ETag". (SeaweedFS allows every
+origin until a bucket has a rule, which hides the problem; AWS allows none.)
 """
 
 from __future__ import annotations
