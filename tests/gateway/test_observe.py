@@ -76,13 +76,16 @@ def test_access_log_has_one_json_line_per_request_and_no_token(
         url = tus.new(5)
         assert tus.patch(url, 0, b"hello").status_code == 204
         assert http.get("/s3/params", params={"filename": "x", "key": TOKEN}).status_code == 401
+        session = http.post("/api/session", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert session.status_code == 204
     lines = [r.getMessage() for r in caplog.records if r.name == "s3stream.access"]
-    assert len(lines) == 3
+    assert len(lines) == 4
     entries = [json.loads(line) for line in lines]
     assert [(e["method"], e["status"]) for e in entries] == [
         ("POST", 201),
         ("PATCH", 204),
         ("GET", 401),
+        ("POST", 204),  # the page's API is logged too
     ]
     assert entries[1]["in"] == 5 and entries[1]["path"] == "/files/" + upload_id(url)
     assert entries[0]["owner"] and entries[2]["owner"] is None

@@ -93,6 +93,64 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+class Site:
+    """A gateway served for a browser test: its URL, its throttle and its key prefix."""
+
+    def __init__(self, url: str, throttle: Throttle, prefix: str) -> None:
+        self.url = url
+        self.throttle = throttle
+        self.prefix = prefix
+
+
+@contextmanager
+def browser_page(
+    browser: Any,
+    *,
+    token: str | None = None,
+    viewport: dict[str, int] | None = None,
+    camera_for: str | None = None,
+) -> Iterator[Any]:
+    """A page in a fresh context (``token`` saved as the upload page's access token, the
+    camera and microphone granted to ``camera_for``); an uncaught page error fails the test."""
+    context = browser.new_context(viewport=viewport) if viewport else browser.new_context()
+    if camera_for is not None:
+        context.grant_permissions(["camera", "microphone"], origin=camera_for)
+    if token is not None:
+        context.add_init_script(
+            f"if (!localStorage.getItem('s3stream.token')) "
+            f"localStorage.setItem('s3stream.token', '{token}');"
+        )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def make_file(directory: Path, name: str, size: int) -> tuple[Path, bytes]:
+    """A file of ``size`` random bytes, and its bytes."""
+    data = os.urandom(size)
+    path = directory / name
+    path.write_bytes(data)
+    return path, data
+
+
+def wait_percent(page: Any, name: str, at_least: int) -> int:
+    """Wait until the upload page shows ``name`` at ``at_least`` percent; the percent."""
+    handle = page.wait_for_function(
+        """([name, min]) => {
+            const li = document.querySelector(`#queue li[data-name="${name}"]`);
+            return li && Number(li.dataset.percent) >= min ? Number(li.dataset.percent) : null;
+        }""",
+        arg=[name, at_least],
+        timeout=30_000,
+    )
+    return int(handle.json_value())
+
+
 def bundle(entry: Path, out: Path) -> Path:
     """``entry`` and what it imports from node_modules as one browser script (esbuild)."""
     subprocess.run(

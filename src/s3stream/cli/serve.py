@@ -22,6 +22,7 @@ from typing import Any
 
 from s3stream.checksums import ChecksumAlgorithm
 from s3stream.errors import ConfigError
+from s3stream.gateway.access import AccessLog
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
@@ -340,6 +341,7 @@ def build_from_args(
             objects, args.bucket, threads, prefix=args.prefix, endpoint=str(store.endpoint_url)
         ),
         metrics=metrics,
+        access_log=False,  # one access log around the gateway and its page, below
     )
     page = WebApp.for_store(
         upload_store,
@@ -348,7 +350,8 @@ def build_from_args(
         presign_expires=args.presign_expires,
         mode=PageMode(args.page_mode, direct, objects, args.bucket, threads),
     )
-    return with_web(build_app(upload_store, settings, options), page), tokens
+    app = with_web(build_app(upload_store, settings, options), page)
+    return AccessLog(app, metrics, settings.base_path), tokens
 
 
 def run(args: argparse.Namespace) -> int:

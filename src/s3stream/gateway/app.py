@@ -68,6 +68,9 @@ class GatewayOptions:
     """What ``/ready`` checks (``None``: ready whenever the process answers)."""
     metrics: GatewayMetrics | None = None
     """The metrics ``/metrics`` serves (``None``: the upload store's, or new ones)."""
+    access_log: bool = True
+    """Wrap the app in :class:`~s3stream.gateway.access.AccessLog` (off when the caller
+    wraps a larger composition, as ``s3stream serve`` does with the page)."""
     clock: Callable[[], float] = time.time
     """Wall-clock time for expiry decisions (injected by tests)."""
 
@@ -193,4 +196,4 @@ def build_app(
             expose_headers=TUS_HEADERS,
             max_age=86400,
         )
-    return AccessLog(app, metrics, settings.base_path)
+    return AccessLog(app, metrics, settings.base_path) if options.access_log else app

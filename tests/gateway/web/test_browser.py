@@ -6,7 +6,6 @@ Every object is compared with its source. Screenshots go to artifacts/web/."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,16 @@ from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, TusSettings, build_app
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.gateway.web.vendor import BUNDLE
-from tests.support.browser import CHROMIUM, HAS_CHROMIUM, Server, Throttle, chromium
+from tests.support.browser import (
+    CHROMIUM,
+    HAS_CHROMIUM,
+    Server,
+    Site,
+    Throttle,
+    browser_page,
+    make_file,
+    wait_percent,
+)
 from tests.support.gateway import make_s3_store
 from tests.support.paths import ROOT
 
@@ -40,13 +48,6 @@ pytestmark = [
 ]
 
 
-class Site:
-    def __init__(self, url: str, throttle: Throttle, prefix: str) -> None:
-        self.url = url
-        self.throttle = throttle
-        self.prefix = prefix
-
-
 @pytest.fixture(scope="module")
 def site(s3server: EmbeddedS3) -> Iterator[Site]:
     prefix = f"web-{secrets.token_hex(4)}/"
@@ -61,28 +62,10 @@ def site(s3server: EmbeddedS3) -> Iterator[Site]:
         yield Site(server.url, throttle, prefix)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(viewport=LAPTOP)
-    context.grant_permissions(["camera", "microphone"], origin=site.url)
-    context.add_init_script(
-        f"if (!localStorage.getItem('s3stream.token')) "
-        f"localStorage.setItem('s3stream.token', '{TOKEN}');"
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert not errors, errors
-    finally:
-        context.close()
+    with browser_page(browser, token=TOKEN, viewport=LAPTOP, camera_for=site.url) as opened:
+        yield opened
 
 
 @pytest.fixture(autouse=True)
@@ -107,27 +90,8 @@ def shot(page: Any, name: str, *, phone: bool = True) -> None:
         page.set_viewport_size(LAPTOP)
 
 
-def make_file(directory: Path, name: str, size: int) -> tuple[Path, bytes]:
-    data = os.urandom(size)
-    path = directory / name
-    path.write_bytes(data)
-    return path, data
-
-
 def item(page: Any, name: str) -> Any:
     return page.locator(f"#queue li[data-name='{name}']")
-
-
-def wait_percent(page: Any, name: str, at_least: int) -> int:
-    handle = page.wait_for_function(
-        """([name, min]) => {
-            const li = document.querySelector(`#queue li[data-name="${name}"]`);
-            return li && Number(li.dataset.percent) >= min ? Number(li.dataset.percent) : null;
-        }""",
-        arg=[name, at_least],
-        timeout=30_000,
-    )
-    return int(handle.json_value())
 
 
 def finished_key(page: Any, name: str, timeout: float = 30_000) -> str:

@@ -7,7 +7,6 @@ sets the bucket's rule that makes auto pick direct. Objects are compared byte fo
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,16 @@ from typing import Any
 import pytest
 
 from s3stream.embedded import EmbeddedS3
-from tests.support.browser import CHROMIUM, HAS_CHROMIUM, Server, Throttle, chromium
+from tests.support.browser import (
+    CHROMIUM,
+    HAS_CHROMIUM,
+    Server,
+    Site,
+    Throttle,
+    browser_page,
+    make_file,
+    wait_percent,
+)
 from tests.support.cli import cli_env, run_cli
 from tests.support.gateway import serve_asgi
 
@@ -31,13 +39,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not HAS_CHROMIUM, reason=f"{CHROMIUM} is not installed"),
 ]
-
-
-class Site:
-    def __init__(self, url: str, throttle: Throttle, prefix: str) -> None:
-        self.url = url
-        self.throttle = throttle
-        self.prefix = prefix
 
 
 @pytest.fixture(scope="module")
@@ -55,41 +56,17 @@ def site(s3server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield Site(server.url, throttle, prefix)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context()
-    context.add_init_script(
-        f"if (!localStorage.getItem('s3stream.token')) "
-        f"localStorage.setItem('s3stream.token', '{TOKEN}');"
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert not errors, errors
-    finally:
-        site.throttle.delay = 0.0
-        context.close()
+    with browser_page(browser, token=TOKEN) as opened:
+        yield opened
+    site.throttle.delay = 0.0
 
 
 def open_page(page: Any, site: Site, query: str = "") -> None:
     page.goto(f"{site.url}/{query}")
     page.wait_for_selector("body[data-ready=true]")
     assert page.get_attribute("body", "data-mode") == "direct"
-
-
-def make_file(directory: Path, name: str, size: int) -> tuple[Path, bytes]:
-    data = os.urandom(size)
-    path = directory / name
-    path.write_bytes(data)
-    return path, data
 
 
 def finished_key(page: Any, name: str) -> str:
@@ -103,18 +80,6 @@ def finished_key(page: Any, name: str) -> str:
 def stored(s3client: Any, key: str) -> bytes:
     body: bytes = s3client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     return body
-
-
-def wait_percent(page: Any, name: str, at_least: int) -> int:
-    handle = page.wait_for_function(
-        """([name, min]) => {
-            const li = document.querySelector(`#queue li[data-name="${name}"]`);
-            return li && Number(li.dataset.percent) >= min ? Number(li.dataset.percent) : null;
-        }""",
-        arg=[name, at_least],
-        timeout=30_000,
-    )
-    return int(handle.json_value())
 
 
 class PartPuts:

@@ -9,7 +9,6 @@ byte for byte with its source."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +25,11 @@ from tests.support.browser import (
     ESBUILD,
     HAS_CHROMIUM,
     Server,
+    Site,
     Throttle,
+    browser_page,
     bundle,
-    chromium,
+    make_file,
 )
 from tests.support.gateway import serve_asgi, upload_id
 from tests.support.paths import ROOT
@@ -69,13 +70,6 @@ class UppyPage:
             await self.app(scope, receive, send)
 
 
-class Site:
-    def __init__(self, url: str, throttle: Throttle, prefix: str) -> None:
-        self.url = url
-        self.throttle = throttle
-        self.prefix = prefix
-
-
 @pytest.fixture(scope="module")
 def site(s3server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     script = bundle(ENTRY, tmp_path_factory.mktemp("uppy") / "uppy.js")
@@ -91,24 +85,11 @@ def site(s3server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield Site(server.url, throttle, prefix)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert not errors, errors
-    finally:
-        site.throttle.delay = 0.0
-        context.close()
+    with browser_page(browser) as opened:
+        yield opened
+    site.throttle.delay = 0.0
 
 
 def open_page(page: Any, site: Site, *, login: bool = True) -> None:
@@ -116,13 +97,6 @@ def open_page(page: Any, site: Site, *, login: bool = True) -> None:
     page.wait_for_function("window.UppyKit !== undefined")
     if login:
         assert page.evaluate("(t) => window.login(t)", TOKEN) == 204
-
-
-def make_file(directory: Path, name: str, size: int) -> tuple[Path, bytes]:
-    data = os.urandom(size)
-    path = directory / name
-    path.write_bytes(data)
-    return path, data
 
 
 def add(page: Any, path: Path) -> str:
