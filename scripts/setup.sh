@@ -20,8 +20,12 @@ if command -v npm >/dev/null 2>&1 && [ -f package-lock.json ]; then
         npm ci --no-audit --no-fund --omit-lockfile-registry-resolved --loglevel=error
     fi
 fi
-# Chromium for the web page's browser tests, from Debian (Playwright drives it through
-# executable_path; a Playwright browser download cannot work offline). Needs root, as CI is.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# From Debian: Chromium for the web page's browser tests (Playwright drives it through
+# executable_path; a Playwright browser download cannot work offline), and HAProxy, the load
+# balancer in front of the gateways in the scale-out test. Needs root, as CI is.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

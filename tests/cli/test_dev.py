@@ -63,6 +63,10 @@ def test_dev_serves_exports_that_work_and_survives_restarts(tmp_path: Path) -> N
         assert exported["AWS_ENDPOINT_URL_S3"].startswith("http://127.0.0.1:")
         done = run_cli(["cp", str(source), "s3://media/"], {**env, **exported})
         assert done.returncode == 0, done.stderr
+        # serve's page may upload into the bucket directly: its CORS rule, exposing ETag
+        rules = boto_client(exported).get_bucket_cors(Bucket="media")["CORSRules"]
+        assert rules[0]["AllowedOrigins"] == ["http://127.0.0.1:8080", "http://localhost:8080"]
+        assert rules[0]["ExposeHeaders"] == ["ETag"]
         printed = run_cli(["dev", "--print-env", "--dir", str(data_dir)], env)
         assert printed.returncode == 0
         assert printed.stdout == "".join(

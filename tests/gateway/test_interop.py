@@ -29,6 +29,7 @@ from tests.support.paths import ROOT
 
 JS_UPLOAD = ROOT / "tests" / "js" / "tus_upload.mjs"
 TOKEN = "interop-token-0123456789"
+OTHER_TOKEN = "interop-other-token-0123456789"
 ORIGIN = "http://app.example.test"
 NODE = shutil.which("node")
 
@@ -94,6 +95,8 @@ def _args(prefix: str, receiver: Receiver) -> list[str]:
         "5MiB",
         "--token",
         TOKEN,
+        "--token",
+        OTHER_TOKEN,
         "--cors-origin",
         ORIGIN,
         "--webhook-url",
@@ -331,16 +334,17 @@ def test_webhook_receives_lifecycle_events(
 # ------------------------------------------------------------------ presign
 
 
-def test_presigned_single_put(gateway: GatewayProcess, s3client: Any) -> None:
+def test_presigned_form_upload(gateway: GatewayProcess, s3client: Any) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     params = httpx.get(
         gateway.url + "/s3/params",
         params={"filename": "direct.txt", "type": "text/plain"},
         headers=auth,
     ).json()
-    assert params["method"] == "PUT"
-    put = httpx.put(params["url"], content=b"straight to S3", headers=params["headers"])
-    assert put.status_code == 200, put.text
+    assert params["method"] == "POST"
+    files = {"file": ("direct.txt", b"straight to S3")}
+    posted = httpx.post(params["url"], data=params["fields"], files=files)
+    assert posted.status_code == 201, posted.text
     body = s3client.get_object(Bucket="test", Key=params["key"])["Body"].read()
     assert body == b"straight to S3"
 
@@ -375,6 +379,33 @@ def test_presigned_multipart(gateway: GatewayProcess, s3client: Any) -> None:
         f"{base}/{aborted['uploadId']}", params={"key": aborted["key"]}, headers=auth
     )
     assert response.status_code == 200
+
+
+def test_presigned_ownership_holds_across_gateway_processes(
+    gateway: GatewayProcess, second_gateway: GatewayProcess, s3client: Any
+) -> None:
+    """An upload created on one process is its creator's on every process (the record is in
+    the bucket), and nobody else's."""
+    mine = {"Authorization": f"Bearer {TOKEN}"}
+    theirs = {"Authorization": f"Bearer {OTHER_TOKEN}"}
+    created = httpx.post(gateway.url + "/s3/multipart", json={"filename": "x.bin"}, headers=mine)
+    up = created.json()
+    path, q = f"/s3/multipart/{up['uploadId']}", {"key": up["key"]}
+    url = httpx.get(f"{second_gateway.url}{path}/1", params=q, headers=mine).json()["url"]
+    etag = httpx.put(url, content=b"part one").headers["ETag"]
+    listed = httpx.get(gateway.url + path, params=q, headers=mine).json()
+    assert [p["ETag"] for p in listed] == [etag]
+    for target in (gateway, second_gateway):
+        assert httpx.get(target.url + path, params=q, headers=theirs).status_code == 404
+        assert httpx.delete(target.url + path, params=q, headers=theirs).status_code == 404
+    done = httpx.post(
+        f"{second_gateway.url}{path}/complete",
+        params=q,
+        json={"parts": [{"PartNumber": 1, "ETag": etag}]},
+        headers=mine,
+    )
+    assert done.status_code == 200, done.text
+    assert s3client.get_object(Bucket="test", Key=up["key"])["Body"].read() == b"part one"
 
 
 # ------------------------------------------------------------------ the command
@@ -436,6 +467,10 @@ def test_serve_alone_starts_the_embedded_store(tmp_path: Path) -> None:
         assert uploader.url is not None
         head = httpx.head(uploader.url, headers=TUS)
         assert head.headers["Upload-Offset"] == "5"
+        assert httpx.get(url + "/ready").json() == {"status": "ready"}
+        # serve set the embedded bucket's CORS rule for its page, so auto mode goes direct
+        config = httpx.get(url + "/api/config").json()
+        assert config["mode"] == "direct" and config["direct"]["checksum"] == "crc64nvme"
     finally:
         proc.terminate()
         proc.wait(30)

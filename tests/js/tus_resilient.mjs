@@ -2,6 +2,7 @@
 // tests/test_reliability_faults.py to crash the gateway under a running client.
 // Usage: node tus_resilient.mjs '<json {endpoint, file, chunkSize?, retryDelays?, token?,
 //                                       metadata?, uploadUrl?, debug?}>'
+// retryDelays "default" keeps tus-js-client's own (0, 1, 3, 5 s).
 // Prints NDJSON lines: {"url"} once the upload exists, {"progress": bytes} at most every
 // 256 KiB, {"done": url} on success; {"error"} and exit status 1 on failure.
 import fs from 'node:fs'
@@ -12,6 +13,11 @@ if (opts.debug) tus.enableDebugLog()
 const say = (obj, done) => process.stdout.write(JSON.stringify(obj) + '\n', done)
 const size = fs.statSync(opts.file).size
 let reported = -Infinity
+// an option given as undefined would replace tus-js-client's default: leave it out instead
+const retries =
+  opts.retryDelays === 'default'
+    ? {}
+    : { retryDelays: opts.retryDelays ?? [200, 500, 1000, 1000, 2000, 2000, 3000, 3000, 5000, 5000] }
 const upload = new tus.Upload(fs.createReadStream(opts.file), {
   endpoint: opts.endpoint,
   uploadUrl: opts.uploadUrl ?? null,
@@ -19,7 +25,7 @@ const upload = new tus.Upload(fs.createReadStream(opts.file), {
   chunkSize: opts.chunkSize ?? Infinity,
   metadata: opts.metadata ?? { filename: 'upload.bin' },
   headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
-  retryDelays: opts.retryDelays ?? [200, 500, 1000, 1000, 2000, 2000, 3000, 3000, 5000, 5000],
+  ...retries,
   removeFingerprintOnSuccess: true,
   onUploadUrlAvailable() {
     say({ url: upload.url })

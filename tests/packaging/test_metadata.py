@@ -19,6 +19,7 @@ import pytest
 from s3stream.cli import serve
 from s3stream.gateway import SERVER_MODULES
 from s3stream.gateway.auth import TOKENS_ENV
+from s3stream.gateway.lease import DEFAULT_LEASE_TTL
 from s3stream.gateway.threads import DEFAULT_THREADS
 from s3stream.gateway.timeouts import DEFAULT_HEADER_TIMEOUT, uvicorn_requirement
 from tests.support.paths import ROOT
@@ -29,7 +30,7 @@ PACKAGE = ROOT / "src" / "s3stream"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SERVER_SIDE = ("gateway/", "cli/serving.py")
 """Modules that run only with the ``server`` extra installed."""
-GATEWAY_MODULES = ("starlette", "uvicorn", "anyio", "h11", "s3stream.gateway")
+GATEWAY_MODULES = ("starlette", "uvicorn", "anyio", "h11", "prometheus_client", "s3stream.gateway")
 TYPING_ONLY = {"_typeshed"}
 """Modules of the type checker's stubs, imported only under ``TYPE_CHECKING``."""
 
@@ -71,14 +72,15 @@ def test_every_third_party_import_is_declared_where_it_is_used() -> None:
         relative = path.relative_to(PACKAGE).as_posix()
         allowed = server if relative.startswith(SERVER_SIDE) else core
         for module in third_party_imports(path):
-            dists = {d.lower() for d in distributions.get(module, [module])}
+            dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
             if not dists & allowed:
                 undeclared.append(f"{relative} imports {module} ({', '.join(sorted(dists))})")
     assert not undeclared
 
 
 def test_gateway_server_modules_are_the_server_extra() -> None:
-    assert set(SERVER_MODULES) == names(PROJECT["optional-dependencies"]["server"])
+    modules = {m.replace("_", "-") for m in SERVER_MODULES}
+    assert modules == names(PROJECT["optional-dependencies"]["server"])
 
 
 def test_uvicorn_range_is_the_tested_one() -> None:
@@ -92,6 +94,7 @@ def test_serve_flag_defaults_are_the_gateways() -> None:
     """``s3stream serve`` keeps its own copies (its parser loads no gateway)."""
     assert serve.STORE_THREADS == DEFAULT_THREADS
     assert serve.HEADER_TIMEOUT == DEFAULT_HEADER_TIMEOUT
+    assert serve.LEASE_TTL == DEFAULT_LEASE_TTL
     assert serve.TOKENS_ENV == TOKENS_ENV
 
 

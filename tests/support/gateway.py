@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -243,10 +243,22 @@ def stop_gateway(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait()
 
 
-class GatewayProcess:
-    """``python -m s3stream.gateway`` on 127.0.0.1 against a store (a real uvicorn process)."""
+class StoreEndpoint(Protocol):
+    """Where a gateway process finds its store (the embedded store, one of a cluster's S3
+    servers)."""
 
-    def __init__(self, server: EmbeddedS3, bucket: str, *args: str, port: int | None = None):
+    @property
+    def endpoint_url(self) -> str: ...
+
+    def env(self) -> dict[str, str]: ...
+
+
+class GatewayProcess:
+    """``s3stream serve`` on 127.0.0.1 against a store (a real uvicorn process)."""
+
+    def __init__(
+        self, server: StoreEndpoint, bucket: str, *args: str, port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = gateway_command(server.endpoint_url, bucket, self.port, *args)
@@ -265,3 +277,34 @@ class GatewayProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_asgi(
+    server: EmbeddedS3,
+    prefix: str,
+    *flags: str,
+    bucket: str = "test",
+    endpoint_url: str | None = None,
+    secret_key: str | None = None,
+) -> Any:
+    """The ASGI app `s3stream serve` builds from ``flags`` over ``server`` (the real wiring,
+    without a process); ``endpoint_url`` and ``secret_key`` replace the server's (to make a
+    store unreachable, or credentials wrong)."""
+    from s3stream.cli.main import build_parser
+    from s3stream.cli.serving import build_from_args
+
+    args = build_parser().parse_args(["serve", "--bucket", bucket, "--prefix", prefix, *flags])
+    client = make_client(
+        endpoint_url=endpoint_url or server.endpoint_url,
+        region=server.region,
+        access_key=server.access_key,
+        secret_key=secret_key or server.secret_key,
+        connect_timeout=1,
+    )
+    app, _ = build_from_args(args, BotoStore(client))
+    return app
+
+
+def serve_app(server: EmbeddedS3, prefix: str, *flags: str, **kwargs: Any) -> TestClient:
+    """:func:`serve_asgi` as a test client."""
+    return TestClient(serve_asgi(server, prefix, *flags, **kwargs))

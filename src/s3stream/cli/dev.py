@@ -34,9 +34,14 @@ from s3stream.cli.common import (
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.settings import state_home
 from s3stream.embedded import EmbeddedS3, EmbeddedStoreError, find_weed_binary
+from s3stream.errors import ConfigError
+from s3stream.store.boto import BotoObjects
+from s3stream.store.cors import with_upload_origins
 
 STATE_FILE = "s3stream-dev.json"
 DEFAULT_BUCKET = "dev"
+PAGE_ORIGINS = ("http://127.0.0.1:8080", "http://localhost:8080")
+"""Where `s3stream serve`'s upload page runs by default: allowed to upload into the buckets."""
 POLL_INTERVAL = 0.2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -44,12 +49,15 @@ DESCRIPTION = """\
 Run a local S3-compatible store (SeaweedFS, on 127.0.0.1 only) in the
 foreground until Ctrl-C or SIGTERM, with real SigV4 credentials. Prints
 `export AWS_...` lines for it on stdout first. Objects, credentials and the port
-are kept in the data directory, so the exports stay valid across restarts."""
+are kept in the data directory, so the exports stay valid across restarts.
+Each bucket gets a CORS rule that lets a web page on the --cors-origin s (by
+default `s3stream serve`'s page) upload into it directly."""
 
 EPILOG = """\
 examples:
   s3stream dev                                   # bucket "dev", data in ~/.local/state
   s3stream dev --dir ./s3data --port 8333 --bucket media --bucket logs
+  s3stream dev --cors-origin http://localhost:5173   # your web app uploads directly
   eval "$(s3stream dev --print-env)"             # in another shell: use the store
   s3stream cp video.mp4 s3://dev/
 
@@ -83,6 +91,13 @@ def add_parser(subparsers: Any) -> None:
         help=f"bucket to create if missing; repeatable (default: {DEFAULT_BUCKET})",
     )
     parser.add_argument("--region", metavar="REGION", help="region name (default us-east-1)")
+    parser.add_argument(
+        "--cors-origin",
+        metavar="URL",
+        action="append",
+        help="a web page origin allowed to upload into the buckets; repeatable "
+        f"(default: {' and '.join(PAGE_ORIGINS)})",
+    )
     parser.add_argument(
         "--print-env",
         action="store_true",
@@ -170,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
         if "/" in bucket:
             raise UsageError(f"invalid bucket name {bucket!r}: give a name, not a path")
         parse_s3_url(f"s3://{bucket}")
+    origins: list[str] = args.cors_origin or list(PAGE_ORIGINS)
+    try:
+        with_upload_origins((), origins)
+    except ConfigError as exc:
+        raise UsageError(f"--cors-origin: {exc}") from None
     if data_dir.exists() and not data_dir.is_dir():
         raise UsageError(f"{data_dir} is not a directory: give another --dir")
     find_weed_binary()  # without the embedded extra: one line naming it, nothing written
@@ -206,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
         raise EmbeddedStoreError(f"{str(exc).splitlines()[0]}{hint}") from exc
     with _stop_signals() as received:
         try:
+            objects = BotoObjects(store.client())
+            for bucket in buckets:
+                objects.put_cors(bucket, with_upload_origins(objects.get_cors(bucket), origins))
             state.port = store.port
             save_state(data_dir, state)
             print(exports(store.env()), end="", flush=True)

@@ -24,16 +24,20 @@ STORE_THREADS = 64
 """The gateway's default thread budget (``s3stream.gateway.threads.DEFAULT_THREADS``)."""
 HEADER_TIMEOUT = 10.0
 """The gateway's default head timeout (``s3stream.gateway.timeouts.DEFAULT_HEADER_TIMEOUT``)."""
+LEASE_TTL = 10.0
+"""The gateway's default lease (``s3stream.gateway.lease.DEFAULT_LEASE_TTL``)."""
 TOKENS_ENV = "S3STREAM_TOKENS"
 """The environment variable ``s3stream.gateway.auth.load_tokens`` reads."""
 
 DESCRIPTION = """\
 Run the upload gateway: a tus 1.0 resumable-upload server at /files/ that streams
 every upload into S3 multipart (checksum, expiration, concatenation, deferred
-length, termination), presigned direct-to-S3 URLs under /s3/, and /health.
-With no --endpoint-url it starts the embedded SeaweedFS store, so `s3stream
-serve` alone works on a fresh machine. Bound to a non-loopback address it
-requires bearer tokens (--token, --token-file or S3STREAM_TOKENS)."""
+length, termination), presigned direct-to-S3 uploads under /s3/ (Companion's
+routes, for Uppy), an upload page at /, and /health, /ready and /metrics.
+With no --endpoint-url it starts the embedded SeaweedFS store (and sets its
+CORS rule for the page), so `s3stream serve` alone works on a fresh machine.
+Bound to a non-loopback address it requires bearer tokens (--token,
+--token-file or S3STREAM_TOKENS)."""
 
 EPILOG = """\
 examples:
@@ -105,8 +109,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     s3.add_argument(
         "--lease-ttl",
         type=float,
-        default=30.0,
-        help="seconds an upload's lease outlives a crashed process that held it (%(default)s)",
+        default=LEASE_TTL,
+        help="seconds an upload's lease outlives a crashed process that held it; renewed every "
+        "third of it while a request writes (%(default)s)",
     )
 
     net = parser.add_argument_group("server")
@@ -125,7 +130,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow unauthenticated uploads on a non-loopback address (not recommended)",
     )
-    net.add_argument("--cors-origin", action="append", default=[], help="allowed CORS origin")
+    net.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="a web origin allowed to call the gateway from a page elsewhere (repeatable)",
+    )
+    net.add_argument(
+        "--page-mode",
+        choices=("auto", "tus", "direct"),
+        default="auto",
+        help="how the page uploads: tus through the gateway, or direct to the store with "
+        "presigned parts; auto: direct when the bucket's CORS rule lets the page's origin "
+        "upload (see `s3stream cors`), else tus (%(default)s)",
+    )
     net.add_argument("--webhook-url", help="POST hook events (JSON) to this URL")
     net.add_argument("--max-size", default=None, help="largest upload (Tus-Max-Size)")
     net.add_argument("--max-metadata", type=int, default=4096, help="Upload-Metadata bytes")
@@ -150,7 +168,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "connection is closed (slowloris); 0: no limit (%(default)s)",
     )
     net.add_argument("--no-presign", action="store_true", help="disable the /s3/ endpoints")
-    net.add_argument("--presign-expires", type=int, default=3600, help="URL lifetime seconds")
+    net.add_argument(
+        "--presign-expires", type=int, default=3600, help="presigned URL lifetime seconds"
+    )
     net.add_argument("--trust-forwarded", action="store_true", help="honour X-Forwarded-*")
     net.add_argument("--log-level", default="info", help="logging level (%(default)s)")
     add_attribute_options(parser, per_request=False)

@@ -21,20 +21,25 @@ from typing import Any
 
 import uvicorn
 
+from s3stream.checksums import ChecksumAlgorithm
 from s3stream.cli.attributes import object_defaults
 from s3stream.cli.settings import Settings
 from s3stream.errors import ConfigError
+from s3stream.gateway.access import AccessLog
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
-from s3stream.gateway.presign import PresignAPI, Presigner
+from s3stream.gateway.metrics import GatewayMetrics
+from s3stream.gateway.presign import PresignAPI, Presigner, PresignSettings, part_checksum
+from s3stream.gateway.ready import Readiness
 from s3stream.gateway.s3store import ObjectAttributes, S3UploadStore
 from s3stream.gateway.settings import TusSettings
 from s3stream.gateway.threads import StoreThreads
 from s3stream.gateway.timeouts import head_timeout_protocol
-from s3stream.gateway.web import WebApp, require_tus_js, with_web
+from s3stream.gateway.web import DirectUploads, PageMode, WebApp, require_tus_js, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.cors import with_upload_origins
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -52,6 +57,7 @@ def is_loopback(host: str) -> bool:
 class _Backend:
     store: BotoStore
     endpoint_url: str
+    embedded: bool = False
 
 
 @contextlib.contextmanager
@@ -80,7 +86,7 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
             secret_key=server.secret_key,
         )
         log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
-        yield _Backend(BotoStore(client), server.endpoint_url)
+        yield _Backend(BotoStore(client), server.endpoint_url, embedded=True)
 
 
 def check_auth(args: argparse.Namespace) -> list[str]:
@@ -112,11 +118,29 @@ def object_attributes(args: argparse.Namespace) -> ObjectAttributes:
     return ObjectAttributes(object_defaults(Settings.from_args(args)), allowed)
 
 
+def page_origins(args: argparse.Namespace) -> list[str]:
+    """The origins the page is served from (and the gateway's ``--cors-origin`` s)."""
+    hosts = ["127.0.0.1", "localhost"] if is_loopback(args.host) else [args.host]
+    ours = [f"http://{host}:{args.port}" for host in hosts if ":" not in host]
+    return list(dict.fromkeys([*ours, *args.cors_origin]))
+
+
+def allow_page_uploads(objects: BotoObjects, bucket: str, origins: list[str]) -> None:
+    """Let the page (on ``origins``) upload into ``bucket`` directly: its CORS rule."""
+    objects.put_cors(bucket, with_upload_origins(objects.get_cors(bucket), origins))
+    log.info("bucket %s: CORS rule for %s", bucket, ", ".join(origins))
+
+
 def build_from_args(
-    args: argparse.Namespace, store: BotoStore, *, tus_js: Path | None = None
+    args: argparse.Namespace,
+    store: BotoStore,
+    *,
+    embedded: bool = False,
+    tus_js: Path | None = None,
 ) -> tuple[Any, list[str]]:
     """The ASGI app for ``args`` over ``store`` (the page serving ``tus_js``, else the bundle
-    :func:`~s3stream.gateway.web.vendor.find_tus_js` finds), and the tokens it accepts."""
+    :func:`~s3stream.gateway.web.vendor.find_tus_js` finds), and the tokens it accepts; on
+    the embedded store (``embedded``) the bucket's CORS rule is set for the page's origins."""
     tokens = check_auth(args)
     attributes = object_attributes(args)
     part_size = _size(args.part_size)
@@ -139,8 +163,13 @@ def build_from_args(
             f"--store-threads {args.store_threads} must exceed --max-buffers "
             f"{args.max_buffers}: each streamed part holds a thread"
         )
+    try:
+        checksum = ChecksumAlgorithm.parse(args.checksum)
+    except ValueError as exc:
+        raise ConfigError(f"--checksum: {exc}") from None
     objects = BotoObjects(store.client)
     threads = StoreThreads(args.store_threads)
+    metrics = GatewayMetrics()
     upload_store = S3UploadStore(
         store,
         objects,
@@ -149,25 +178,45 @@ def build_from_args(
         part_size=part_size,
         max_buffers=args.max_buffers,
         pipeline_parts=args.pipeline_parts,
-        checksum=args.checksum,
+        checksum=checksum,
         no_clobber=args.no_clobber,
         lease_ttl=args.lease_ttl,
         threads=threads,
+        metrics=metrics,
         attributes=attributes,
     )
     presign = None
+    direct = None
     if not args.no_presign:
-        presign = PresignAPI(
-            Presigner(
-                store, objects, args.bucket, args.prefix, args.presign_expires, attributes.defaults
-            ),
-            threads,
+        presign_settings = PresignSettings(
+            key_prefix=args.prefix,
+            naming=args.naming,
+            no_clobber=args.no_clobber,
+            max_size=max_size,
+            expires_in=args.presign_expires,
+            expiration=expiration,
+            part_size=part_size,
+            checksum=part_checksum(checksum),
         )
+        presigner = Presigner(
+            store, objects, args.bucket, presign_settings, defaults=attributes.defaults
+        )
+        presign = PresignAPI(presigner, threads)
+        direct = DirectUploads.for_settings(presign_settings)
+    elif args.page_mode == "direct":
+        raise ConfigError("--page-mode direct needs the presign API: drop --no-presign")
+    if embedded:
+        allow_page_uploads(objects, args.bucket, page_origins(args))
     options = GatewayOptions(
         tokens=tokens,
         cors_origins=args.cors_origin,
         hooks=Hooks(webhook_url=args.webhook_url, bucket=args.bucket),
         presign=presign,
+        readiness=Readiness(
+            objects, args.bucket, threads, prefix=args.prefix, endpoint=str(store.endpoint_url)
+        ),
+        metrics=metrics,
+        access_log=False,  # one access log around the gateway and its page, below
     )
     page = WebApp.for_store(
         upload_store,
@@ -175,8 +224,10 @@ def build_from_args(
         base_path=args.base_path,
         presign_expires=args.presign_expires,
         tus_js=tus_js,
+        mode=PageMode(args.page_mode, direct, objects, args.bucket, threads),
     )
-    return with_web(build_app(upload_store, settings, options), page), tokens
+    app = with_web(build_app(upload_store, settings, options), page)
+    return AccessLog(app, metrics, settings.base_path), tokens
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -190,7 +241,9 @@ def serve(args: argparse.Namespace) -> int:
     protocol = head_timeout_protocol(args.header_timeout)
     try:
         with _backend(args) as backend:
-            app, tokens = build_from_args(args, backend.store, tus_js=tus_js)
+            app, tokens = build_from_args(
+                args, backend.store, embedded=backend.embedded, tus_js=tus_js
+            )
             host = f"[{args.host}]" if ":" in args.host else args.host
             print(
                 f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "

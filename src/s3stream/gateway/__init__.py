@@ -11,7 +11,7 @@ the upload page, :mod:`.app` composes the ASGI app; ``s3stream serve``
 
 from s3stream.errors import MissingExtra
 
-SERVER_MODULES = ("starlette", "uvicorn", "anyio", "h11")
+SERVER_MODULES = ("starlette", "uvicorn", "anyio", "h11", "prometheus_client")
 """The third-party modules the gateway imports: the ``server`` extra."""
 
 try:

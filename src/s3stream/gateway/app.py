@@ -1,8 +1,9 @@
 """The gateway as one ASGI app, composed of small pieces:
 
-``CORS -> bearer auth -> router -> {tus handler | presign API | health}``, plus a lifespan
-that runs the expiration sweeper. Everything is wiring: the pieces are built from objects,
-never from the environment.
+``access log -> CORS -> bearer auth -> router -> {tus handler | presign API | /health |
+/ready | /metrics}``, plus a lifespan that runs the expiration sweeper (tus uploads and
+abandoned presigned uploads). Everything is wiring: the pieces are built from objects, never
+from the environment.
 """
 
 from __future__ import annotations
@@ -16,17 +17,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from s3stream.gateway.access import AccessLog
 from s3stream.gateway.auth import BearerAuth
 from s3stream.gateway.datastore import ExpirationStore, UploadStore
 from s3stream.gateway.handler import Context, TusHandler
 from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from s3stream.gateway.presign import PresignAPI
+from s3stream.gateway.ready import Readiness
 from s3stream.gateway.settings import TusSettings
 
 log = logging.getLogger("s3stream.gateway")
 
 HEALTH_PATH = "/health"
+READY_PATH = "/ready"
+METRICS_PATH = "/metrics"
+OPEN_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH)
+"""Paths served without a token: they tell nothing about anyone's uploads."""
 
 TUS_HEADERS = [
     "Tus-Resumable",
@@ -53,8 +62,15 @@ class GatewayOptions:
     hooks: Hooks = field(default_factory=Hooks)
     sweep_interval: float | None = 60.0
     """Seconds between expiration sweeps (``None``: no sweeper)."""
-    presign: Any = None
-    """An ASGI app serving ``/s3/...`` (:class:`~s3stream.gateway.presign.PresignAPI`)."""
+    presign: PresignAPI | None = None
+    """The presign API serving ``/s3/...``."""
+    readiness: Readiness | None = None
+    """What ``/ready`` checks (``None``: ready whenever the process answers)."""
+    metrics: GatewayMetrics | None = None
+    """The metrics ``/metrics`` serves (``None``: the upload store's, or new ones)."""
+    access_log: bool = True
+    """Wrap the app in :class:`~s3stream.gateway.access.AccessLog` (off when the caller
+    wraps a larger composition, as ``s3stream serve`` does with the page)."""
     clock: Callable[[], float] = time.time
     """Wall-clock time for expiry decisions (injected by tests)."""
 
@@ -62,10 +78,17 @@ class GatewayOptions:
 class Router:
     """Routes by path prefix and runs the sweeper during the ASGI lifespan."""
 
-    def __init__(self, tus: TusHandler, presign: Any, sweep_interval: float | None) -> None:
+    def __init__(
+        self,
+        tus: TusHandler,
+        presign: PresignAPI | None,
+        sweep_interval: float | None,
+        readiness: Readiness | None = None,
+    ) -> None:
         self.tus = tus
         self.presign = presign
         self.sweep_interval = sweep_interval
+        self.readiness = readiness
         self._sweeper: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -77,6 +100,11 @@ class Router:
         path = scope["path"]
         if path == HEALTH_PATH:
             await JSONResponse({"status": "ok"})(scope, receive, send)
+        elif path == READY_PATH:
+            await (await self._ready())(scope, receive, send)
+        elif path == METRICS_PATH:
+            body = self.tus.ctx.metrics.exposition()
+            await Response(body, media_type=CONTENT_TYPE)(scope, receive, send)
         elif self.tus.matches(path):
             await self.tus(scope, receive, send)
         elif self.presign is not None and path.startswith("/s3/"):
@@ -96,11 +124,21 @@ class Router:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _ready(self) -> Response:
+        problem = None if self.readiness is None else await self.readiness.check()
+        if problem is None:
+            return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
+        log.warning("not ready: %s", problem)
+        return JSONResponse(
+            {"status": "unavailable", "reason": problem},
+            status_code=503,
+            headers={"Cache-Control": "no-store"},
+        )
+
     def start_sweeper(self) -> None:
-        store = self.tus.ctx.store
-        if self.sweep_interval is None or not isinstance(store, ExpirationStore):
+        if self.sweep_interval is None:
             return
-        self._sweeper = asyncio.create_task(self._sweep_forever(store, self.sweep_interval))
+        self._sweeper = asyncio.create_task(self._sweep_forever(self.sweep_interval))
 
     async def stop_sweeper(self) -> None:
         if self._sweeper is not None:
@@ -109,11 +147,21 @@ class Router:
                 await self._sweeper
             self._sweeper = None
 
-    async def _sweep_forever(self, store: ExpirationStore, interval: float) -> None:
+    async def sweep(self) -> int:
+        """One sweep: expired tus uploads and abandoned presigned uploads; how many."""
+        now, removed = self.tus.ctx.clock(), 0
+        store = self.tus.ctx.store
+        if isinstance(store, ExpirationStore):
+            removed += await store.sweep(now)
+        if self.presign is not None:
+            removed += await self.presign.sweep(now)
+        return removed
+
+    async def _sweep_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                removed = await store.sweep(self.tus.ctx.clock())
+                removed = await self.sweep()
                 if removed:
                     log.info("expired %d upload(s)", removed)
             except Exception:
@@ -126,10 +174,13 @@ def build_app(
     """The gateway ASGI app over ``store``."""
     settings = settings or TusSettings()
     options = options or GatewayOptions()
-    ctx = Context(store, settings, options.hooks, options.clock)
-    app: Any = Router(TusHandler(ctx), options.presign, options.sweep_interval)
+    metrics = options.metrics or getattr(store, "metrics", None) or GatewayMetrics()
+    ctx = Context(store, settings, options.hooks, options.clock, metrics)
+    if options.presign is not None:
+        options.presign.metrics = metrics
+    app: Any = Router(TusHandler(ctx), options.presign, options.sweep_interval, options.readiness)
     if options.tokens:
-        app = BearerAuth(app, options.tokens, open_paths=(HEALTH_PATH,))
+        app = BearerAuth(app, options.tokens, open_paths=OPEN_PATHS)
     if options.cors_origins:
         app = CORSMiddleware(
             app,
@@ -145,4 +196,4 @@ def build_app(
             expose_headers=TUS_HEADERS,
             max_age=86400,
         )
-    return app
+    return AccessLog(app, metrics, settings.base_path) if options.access_log else app

@@ -1,9 +1,16 @@
-"""Bearer-token authentication as a small ASGI middleware.
+"""Bearer-token authentication as a small ASGI middleware, and the session cookie.
 
 Each token maps to an owner id (a hash of the token, so tokens are never stored with
-uploads); the tus handler files every upload under its creator's owner id and answers 404
-to anyone else. OPTIONS requests (tus discovery, CORS preflight) and the health endpoint
-pass without a token.
+uploads); the tus handler and the presign API file every upload under its creator's owner
+id and answer 404 to anyone else. OPTIONS requests (tus discovery, CORS preflight) and the
+open paths (health, readiness, metrics) pass without a token.
+
+Clients that cannot add an ``Authorization`` header (Uppy 6's ``companionEndpoint`` mode
+sends plain ``fetch`` requests) carry a session cookie instead, which the page gets from
+``POST /api/session`` with its token: ``{owner}.{expiry}.{HMAC-SHA256(token, owner.expiry)}``.
+It holds no token, needs no server-side state (any gateway process with the same tokens
+checks it), expires, is ``HttpOnly`` and ``SameSite=Strict``, and is refused on a request
+whose ``Origin`` is another site.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,9 @@ from s3stream.errors import ConfigError
 from s3stream.gateway.settings import TUS_VERSION
 
 TOKENS_ENV = "S3STREAM_TOKENS"
+SESSION_COOKIE = "s3stream_session"
+SESSION_TTL = 12 * 3600
+"""Seconds a session cookie is valid."""
 OWNER_SCOPE_KEY = "s3stream.owner"
 """Where :class:`BearerAuth` leaves the caller's owner id in the ASGI scope."""
 
@@ -57,13 +68,79 @@ def load_tokens(
     return list(dict.fromkeys(found))
 
 
-class BearerAuth:
-    """Requires ``Authorization: Bearer <token>`` on every request but OPTIONS and open paths."""
+def _session_mac(token: str, owner: str, expiry: int) -> str:
+    message = f"{owner}.{expiry}".encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
-    def __init__(self, app: Any, tokens: Sequence[str], open_paths: Sequence[str] = ()) -> None:
+
+def session_value(token: str, now: float | None = None, ttl: int = SESSION_TTL) -> str:
+    """The session cookie's value for ``token``, valid ``ttl`` seconds from ``now``."""
+    expiry = int((time.time() if now is None else now) + ttl)
+    owner = owner_id(token)
+    return f"{owner}.{expiry}.{_session_mac(token, owner, expiry)}"
+
+
+def session_cookie(token: str, *, secure: bool, ttl: int = SESSION_TTL) -> str:
+    """A ``Set-Cookie`` value carrying a session for ``token``."""
+    flags = "; Secure" if secure else ""
+    return (
+        f"{SESSION_COOKIE}={session_value(token, ttl=ttl)}; Max-Age={ttl}; Path=/; "
+        f"HttpOnly; SameSite=Strict{flags}"
+    )
+
+
+def clear_session_cookie() -> str:
+    return f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
+
+
+def _cookie(header: bytes | None, name: str) -> str | None:
+    if header is None:
+        return None
+    for item in header.decode("latin-1").split(";"):
+        key, _, value = item.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _same_site(headers: dict[bytes, bytes]) -> bool:
+    """No ``Origin``, or one naming the host the request was sent to."""
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    host = headers.get(b"host", b"")
+    return origin.partition(b"://")[2].rstrip(b"/") == host
+
+
+class BearerAuth:
+    """Requires ``Authorization: Bearer <token>`` (or a session cookie) on every request but
+    OPTIONS and open paths."""
+
+    def __init__(
+        self,
+        app: Any,
+        tokens: Sequence[str],
+        open_paths: Sequence[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.app = app
         self._owners = {t.encode(): owner_id(t) for t in tokens}
+        self._tokens_by_owner = {owner_id(t): t for t in tokens}
         self.open_paths = tuple(open_paths)
+        self.clock = clock
+
+    def session_owner(self, value: str | None) -> str | None:
+        """The owner id a session cookie's value stands for (``None``: forged, expired, or
+        of no token this server has)."""
+        if not value:
+            return None
+        owner, _, rest = value.partition(".")
+        expiry_text, _, mac = rest.partition(".")
+        token = self._tokens_by_owner.get(owner)
+        if token is None or not expiry_text.isdigit() or int(expiry_text) < self.clock():
+            return None
+        expected = _session_mac(token, owner, int(expiry_text))
+        return owner if hmac.compare_digest(expected.encode(), mac.encode()) else None
 
     def _owner(self, header: bytes | None) -> str | None:
         if header is None:
@@ -87,6 +164,8 @@ class BearerAuth:
             return
         headers = dict(scope["headers"])
         owner = self._owner(headers.get(b"authorization"))
+        if owner is None and _same_site(headers):
+            owner = self.session_owner(_cookie(headers.get(b"cookie"), SESSION_COOKIE))
         if owner is None:
             response = PlainTextResponse(
                 "a valid bearer token is required\n",
@@ -95,7 +174,8 @@ class BearerAuth:
             )
             await response(scope, receive, send)
             return
-        await self.app({**scope, OWNER_SCOPE_KEY: owner}, receive, send)
+        scope[OWNER_SCOPE_KEY] = owner  # in place: the access log outside reads it too
+        await self.app(scope, receive, send)
 
 
 def _is_options(scope: Any) -> bool:

@@ -1,9 +1,10 @@
 """A cross-process lock as a lease object in the bucket, made safe by conditional writes.
 
 Taking it is ``PutObject If-None-Match: *`` of ``{id}.lock`` (holder and expiry inside);
-a holder renews it with ``If-Match`` on its own ETag while it works and deletes it with
-``If-Match`` when done. A lease past its expiry (its holder crashed) is deleted with
-``If-Match`` on the ETag that was read, so two processes cannot both take it over.
+a holder renews it with ``If-Match`` on its own ETag every third of its TTL while it works,
+and deletes it with ``If-Match`` when done. A lease past its expiry (its holder crashed) is
+deleted with ``If-Match`` on the ETag that was read, so two processes cannot both take it
+over.
 
 Each call is retried on a retryable store error (a throttle, a reset). A write whose reply
 was lost may still have been applied: a lease whose body is exactly one this process wrote
@@ -32,6 +33,11 @@ from s3stream.store.types import CREATE, PutMode
 
 log = logging.getLogger(__name__)
 
+DEFAULT_LEASE_TTL = 10.0
+"""Seconds a lease outlives a crashed holder. Short, because the holder renews it every third
+of it while it works: a killed gateway holds its upload for seconds, within a tus client's
+default retries (0, 1, 3, 5 s, and each waits up to ``wait`` for the lease)."""
+
 LEASE_RETRY = RetryPolicy(max_attempts=6, base_delay=0.1, max_delay=1.0)
 """Lease calls are retried briefly: a client waiting for the upload is better served by a
 423 it retries than by a long wait inside the request."""
@@ -44,7 +50,7 @@ class Leases:
         bucket: str,
         threads: StoreThreads,
         *,
-        ttl: float = 30.0,
+        ttl: float = DEFAULT_LEASE_TTL,
         wait: float = 5.0,
         poll: float = 0.2,
         clock: Callable[[], float] = time.time,
@@ -59,6 +65,8 @@ class Leases:
         self.clock = clock
         self.retry = retry
         self.holder = secrets.token_hex(8)
+        self.held = 0
+        """Leases this process holds now."""
         self._unsure: dict[str, bytes] = {}
         """Per lease key, the body of a take that failed without an answer: it may be there."""
 
@@ -136,9 +144,11 @@ class Leases:
             await asyncio.sleep(self.poll)
         state = {"etag": etag}
         renewer = asyncio.create_task(self._renew(key, state))
+        self.held += 1
         try:
             yield
         finally:
+            self.held -= 1
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer

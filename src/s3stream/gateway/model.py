@@ -150,6 +150,13 @@ def encode_metadata(values: Mapping[str, str]) -> dict[str, str | None]:
 
 # ------------------------------------------------------------------ object keys
 
+_MIME_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
+
+
+def content_type_or_none(value: str | None) -> str | None:
+    """A client's content type when it is a plain ``type/subtype`` (else ``None``)."""
+    return value if value is not None and _MIME_RE.match(value) else None
+
 
 def sanitize_filename(name: str, max_bytes: int = 200) -> str:
     """A safe object-key tail from a client's file name.

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from s3stream.errors import StoreError
+
 T = TypeVar("T")
 
 DEFAULT_THREADS = 64
@@ -28,6 +30,8 @@ class StoreThreads:
         if limit < 1:
             raise ValueError("the store thread budget must be at least 1")
         self.limit = limit
+        self.on_store_error: Callable[[StoreError], None] | None = None
+        """Told of every store call that failed (the gateway's metrics count them)."""
         # a limiter belongs to one event loop (a gateway has one; tests start several)
         self._limiters: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, anyio.CapacityLimiter
@@ -43,7 +47,12 @@ class StoreThreads:
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``func(*args, **kwargs)`` in a worker thread, within the budget."""
         call = functools.partial(func, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter())
+        try:
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter())
+        except StoreError as exc:
+            if self.on_store_error is not None:
+                self.on_store_error(exc)
+            raise
 
     @property
     def busy(self) -> int:

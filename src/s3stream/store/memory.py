@@ -35,9 +35,11 @@ from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
     OVERWRITE,
     Blob,
+    CorsRule,
     Listed,
     ObjectInfo,
     PartRecord,
+    PresignedPost,
     PutMode,
     UploadInfo,
 )
@@ -82,6 +84,7 @@ class MemoryStore:
         self.objects: dict[tuple[str, str], _Object] = {}
         self.uploads: dict[str, _Upload] = {}
         self.calls: list[str] = []
+        self.cors: dict[str, tuple[CorsRule, ...]] = {}
         self.hook = hook
         self.endpoint_url: str | None = None
         self.request = NO_REQUEST_OPTIONS
@@ -403,3 +406,24 @@ class MemoryStore:
             f"{k}={v}" for k, v in sorted(params.items()) if k not in ("Bucket", "Key")
         )
         return f"memory://{params['Bucket']}/{params['Key']}?op={operation}&{query}"
+
+    def presign_post(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        fields: dict[str, str],
+        max_size: int,
+        expires_in: int,
+    ) -> PresignedPost:
+        return PresignedPost(
+            f"memory://{bucket}/", {**fields, "key": key, "policy": f"max={max_size}"}
+        )
+
+    def get_cors(self, bucket: str) -> tuple[CorsRule, ...]:
+        self._enter("GetBucketCors")
+        return tuple(self.cors.get(bucket, ()))
+
+    def put_cors(self, bucket: str, rules: Sequence[CorsRule]) -> None:
+        self._enter("PutBucketCors")
+        self.cors[bucket] = tuple(rules)

@@ -21,9 +21,11 @@ from s3stream.store.attributes import ObjectOptions, RequestOptions
 from s3stream.store.types import (
     OVERWRITE,
     Blob,
+    CorsRule,
     Listed,
     ObjectInfo,
     PartRecord,
+    PresignedPost,
     PutMode,
     UploadInfo,
 )
@@ -196,4 +198,30 @@ class Objects(Protocol):
 
     def presign_request(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
         """A presigned URL for ``put_object``, ``upload_part`` or ``get_object``."""
+        ...
+
+    def presign_post(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        fields: dict[str, str],
+        max_size: int,
+        expires_in: int,
+    ) -> PresignedPost:
+        """A POST policy for one object at ``key``: the form must carry ``fields`` as given
+        and a file of at most ``max_size`` bytes (the store refuses a larger one)."""
+        ...
+
+
+@runtime_checkable
+class BucketCors(Protocol):
+    """A bucket's CORS rules: what lets a browser page upload straight into the bucket."""
+
+    def get_cors(self, bucket: str) -> tuple[CorsRule, ...]:
+        """The bucket's rules (none when it has none)."""
+        ...
+
+    def put_cors(self, bucket: str, rules: Sequence[CorsRule]) -> None:
+        """Replace the bucket's rules (none: remove its CORS configuration)."""
         ...

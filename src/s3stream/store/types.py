@@ -86,3 +86,40 @@ class Listed:
 
     key: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedPost:
+    """A browser form upload (S3's POST policy): POST ``fields`` and then the file, as
+    ``multipart/form-data``, to ``url``."""
+
+    url: str
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CorsRule:
+    """One rule of a bucket's CORS configuration."""
+
+    origins: tuple[str, ...]
+    methods: tuple[str, ...] = ("GET", "PUT", "POST", "HEAD")
+    allowed_headers: tuple[str, ...] = ("*",)
+    expose_headers: tuple[str, ...] = ("ETag",)
+    max_age: int | None = 3000
+    id: str | None = None
+
+    def allows(self, origin: str, method: str = "PUT", expose: str = "ETag") -> bool:
+        """Whether a browser on ``origin`` may send ``method`` and read ``expose`` from the
+        answer (S3's ``*`` wildcard, one per origin pattern, included)."""
+        return (
+            any(_origin_matches(pattern, origin) for pattern in self.origins)
+            and method.upper() in (m.upper() for m in self.methods)
+            and expose.lower() in (h.lower() for h in self.expose_headers)
+        )
+
+
+def _origin_matches(pattern: str, origin: str) -> bool:
+    if "*" not in pattern:
+        return pattern.rstrip("/") == origin.rstrip("/")
+    head, _, tail = pattern.partition("*")
+    return origin.startswith(head) and origin.endswith(tail) and len(origin) >= len(pattern) - 1

@@ -78,6 +78,8 @@ def test_vendor_serves_tus_js_client_from_node_modules(client: TestClient) -> No
         "auth": True,
         "tusClient": True,
         "chunkSize": None,
+        "mode": "tus",
+        "direct": None,
     }
 
 

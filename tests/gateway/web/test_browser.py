@@ -6,11 +6,7 @@ Every object is compared with its source. Screenshots go to artifacts/web/."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +17,20 @@ from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, TusSettings, build_app
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.gateway.web.vendor import BUNDLE
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support.gateway import free_port, make_s3_store
+from tests.support.browser import (
+    CHROMIUM,
+    HAS_CHROMIUM,
+    Server,
+    Site,
+    Throttle,
+    browser_page,
+    make_file,
+    wait_percent,
+)
+from tests.support.gateway import make_s3_store
 from tests.support.paths import ROOT
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = ROOT / "artifacts" / "web"
 TOKEN = "browser-token-0123456789abcdef"
@@ -36,59 +41,11 @@ CHUNK = 256 * 1024
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"{CHROMIUM} is not installed"),
+    pytest.mark.skipif(not HAS_CHROMIUM, reason=f"{CHROMIUM} is not installed"),
     pytest.mark.skipif(
         not (ROOT / BUNDLE).is_file(), reason="node_modules missing: run scripts/setup.sh"
     ),
 ]
-
-
-class Throttle:
-    """Delays every PATCH by ``delay`` seconds, so uploads are slow enough to interrupt."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.delay = 0.0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "PATCH" and self.delay:
-            await asyncio.sleep(self.delay)
-        await self.app(scope, receive, send)
-
-
-class Server:
-    """uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, http="h11", log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
-class Site:
-    def __init__(self, url: str, throttle: Throttle, prefix: str) -> None:
-        self.url = url
-        self.throttle = throttle
-        self.prefix = prefix
 
 
 @pytest.fixture(scope="module")
@@ -105,32 +62,10 @@ def site(s3server: EmbeddedS3) -> Iterator[Site]:
         yield Site(server.url, throttle, prefix)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(viewport=LAPTOP)
-    context.grant_permissions(["camera", "microphone"], origin=site.url)
-    context.add_init_script(
-        f"if (!localStorage.getItem('s3stream.token')) "
-        f"localStorage.setItem('s3stream.token', '{TOKEN}');"
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert not errors, errors
-    finally:
-        context.close()
+    with browser_page(browser, token=TOKEN, viewport=LAPTOP, camera_for=site.url) as opened:
+        yield opened
 
 
 @pytest.fixture(autouse=True)
@@ -155,27 +90,8 @@ def shot(page: Any, name: str, *, phone: bool = True) -> None:
         page.set_viewport_size(LAPTOP)
 
 
-def make_file(directory: Path, name: str, size: int) -> tuple[Path, bytes]:
-    data = os.urandom(size)
-    path = directory / name
-    path.write_bytes(data)
-    return path, data
-
-
 def item(page: Any, name: str) -> Any:
     return page.locator(f"#queue li[data-name='{name}']")
-
-
-def wait_percent(page: Any, name: str, at_least: int) -> int:
-    handle = page.wait_for_function(
-        """([name, min]) => {
-            const li = document.querySelector(`#queue li[data-name="${name}"]`);
-            return li && Number(li.dataset.percent) >= min ? Number(li.dataset.percent) : null;
-        }""",
-        arg=[name, at_least],
-        timeout=30_000,
-    )
-    return int(handle.json_value())
 
 
 def finished_key(page: Any, name: str, timeout: float = 30_000) -> str:

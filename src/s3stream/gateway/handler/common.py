@@ -17,7 +17,8 @@ from starlette.responses import PlainTextResponse, Response
 from s3stream.gateway.auth import owner_in
 from s3stream.gateway.datastore import Capabilities, UploadStore, capabilities
 from s3stream.gateway.errors import HTTPError, bad_request, gone, http_error, not_found
-from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.hooks import EventName, Hooks
+from s3stream.gateway.metrics import GatewayMetrics
 from s3stream.gateway.model import Upload, format_metadata, sanitize_filename, with_suffix
 from s3stream.gateway.settings import TusSettings
 
@@ -34,11 +35,21 @@ class Context:
     settings: TusSettings
     hooks: Hooks = field(default_factory=Hooks)
     clock: Callable[[], float] = time.time
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     caps: Capabilities = field(init=False)
     _active: dict[str, int] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.caps = capabilities(self.store)
+
+    def event(self, name: EventName, upload: Upload) -> None:
+        """An upload's lifecycle event: counted, and sent to the hooks."""
+        if not upload.partial:  # a concatenation's parts are not uploads of their own
+            if name == "created":
+                self.metrics.started.labels("tus").inc()
+            elif name == "finished":
+                self.metrics.finished.labels("tus").inc()
+        self.hooks.emit(name, upload)
 
     def new_id(self) -> str:
         """32 URL-safe characters: 192 random bits."""

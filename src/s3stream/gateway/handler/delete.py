@@ -19,5 +19,5 @@ async def handle_delete(ctx: Context, request: Request, upload_id: str) -> Respo
     upload = await load_upload(ctx, request, upload_id)
     async with ctx.store.lock(upload_id):
         await store.terminate(upload_id)
-    ctx.hooks.emit("terminated", upload)
+    ctx.event("terminated", upload)
     return tus_response(204)

@@ -101,7 +101,7 @@ async def write_chunk(
     if report is not None and upload.offset != before.offset and not upload.finished:
         report(upload.offset)
     if upload.finished and not before.finished:
-        ctx.hooks.emit("finished", upload)
+        ctx.event("finished", upload)
     return upload
 
 

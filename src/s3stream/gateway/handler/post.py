@@ -63,9 +63,9 @@ async def handle_post(ctx: Context, request: Request, receive: Any) -> Response:
     key = ctx.object_key(upload_id, metadata_value(metadata, "filename"))
     async with ctx.writing(owner):
         upload = await ctx.store.create(upload_id, key, new)
-        ctx.hooks.emit("created", upload)
+        ctx.event("created", upload)
         if upload.finished:
-            ctx.hooks.emit("finished", upload)
+            ctx.event("finished", upload)
         headers = {"Location": upload_url(ctx, request, upload_id)}
         if with_body:
             async with ctx.store.lock(upload_id):
@@ -89,7 +89,7 @@ async def _discard(ctx: Context, upload: Upload) -> None:
     except Exception:
         log.warning("could not remove upload %s after its creation failed", upload.id)
         return
-    ctx.hooks.emit("terminated", upload)
+    ctx.event("terminated", upload)
 
 
 async def _create_final(
@@ -121,6 +121,6 @@ async def _create_final(
     key = ctx.object_key(upload_id, metadata_value(metadata, "filename"))
     async with ctx.writing(owner):
         upload = await store.concatenate(upload_id, key, new, partials)
-    ctx.hooks.emit("created", upload)
-    ctx.hooks.emit("finished", upload)
+    ctx.event("created", upload)
+    ctx.event("finished", upload)
     return tus_response(201, {"Location": upload_url(ctx, request, upload_id)})

@@ -50,6 +50,7 @@ class ChunkWriter:
         expected: int | None,
         pipeline_parts: int,
         multipart: Callable[[], Awaitable[str]],
+        on_part: Callable[[int, float], None] | None = None,
     ) -> None:
         self.upload = upload
         self.ledger = ledger
@@ -59,6 +60,8 @@ class ChunkWriter:
         self.expected = expected
         self.pipeline_parts = pipeline_parts
         self._multipart = multipart
+        self.on_part = on_part
+        """Told each sent part's size and seconds (the gateway's metrics)."""
         self.part: FillingPart | None = None
         """The part being filled: after the body, the tail not sent as a part."""
         self.sending: asyncio.Future[PartRecord] | None = None
@@ -179,13 +182,10 @@ class ChunkWriter:
         return record
 
     def _log_part(self, number: int, size: int, started: float) -> None:
-        log.debug(
-            "upload %s part %d: %d bytes in %.3f s",
-            self.upload.id,
-            number,
-            size,
-            time.perf_counter() - started,
-        )
+        seconds = time.perf_counter() - started
+        if self.on_part is not None:
+            self.on_part(size, seconds)
+        log.debug("upload %s part %d: %d bytes in %.3f s", self.upload.id, number, size, seconds)
 
     async def stop_streaming(self) -> None:
         """The body ended before the current part was full: stop its early send (the

@@ -9,8 +9,10 @@ combined from theirs. An upload that fits in one part becomes one PutObject.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from s3stream.engine.calls import MultipartCalls
 from s3stream.engine.ledger import PartLedger
@@ -24,6 +26,8 @@ from s3stream.store.protocol import ObjectStore
 from s3stream.store.types import CREATE, OVERWRITE, PutMode
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Finisher:
@@ -45,6 +49,7 @@ class Finisher:
         ledger: Callable[[UploadState], PartLedger],
         no_clobber: bool,
         clock: Callable[[], float],
+        on_sent: Callable[[int, float], None] | None = None,
     ) -> None:
         self.store = store
         self.states = states
@@ -55,6 +60,8 @@ class Finisher:
         self.ledger = ledger
         self.no_clobber = no_clobber
         self.clock = clock
+        self.on_sent = on_sent
+        """Told the size and seconds of the last bytes sent (the gateway's metrics)."""
 
     def _mode(self, upload: Upload) -> PutMode:
         return CREATE if self.no_clobber and not upload.partial else OVERWRITE
@@ -69,8 +76,8 @@ class Finisher:
         calls = self.calls(upload.key)
         view = memoryview(buf)[:fill] if buf is not None else memoryview(b"")
         if not state.parts:
-            await self.threads.run(
-                calls.put_object, view, self.options(upload), mode=self._mode(upload)
+            await self._sent(
+                fill, calls.put_object, view, self.options(upload), mode=self._mode(upload)
             )
             if state.mpu is not None:
                 await self.threads.run(calls.abort, state.mpu)
@@ -78,7 +85,7 @@ class Finisher:
             assert state.mpu is not None
             if fill:
                 number = len(state.parts) + 1
-                state.parts.append(await self.threads.run(calls.put_part, state.mpu, number, view))
+                state.parts.append(await self._sent(fill, calls.put_part, state.mpu, number, view))
             parts = self.ledger(state).completion(upload.size)
             await self.threads.run(
                 calls.complete,
@@ -88,6 +95,14 @@ class Finisher:
                 mode=self._mode(upload),
             )
         await self.mark_finished(state)
+
+    async def _sent(self, size: int, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call sending ``size`` bytes, reported to ``on_sent``."""
+        started = time.perf_counter()
+        result = await self.threads.run(func, *args, **kwargs)
+        if self.on_sent is not None:
+            self.on_sent(size, time.perf_counter() - started)
+        return result
 
     async def finish_recorded(self, state: UploadState) -> None:
         """Complete an upload whose recorded parts and staged tail reach its length."""

@@ -26,8 +26,9 @@ from s3stream.engine.plan import plan_parts
 from s3stream.engine.retry import RetryPolicy
 from s3stream.errors import ConfigError, NoSuchUpload
 from s3stream.gateway.errors import HTTPError, offset_mismatch, too_large
-from s3stream.gateway.lease import Leases
+from s3stream.gateway.lease import DEFAULT_LEASE_TTL, Leases
 from s3stream.gateway.locks import ProcessLocks
+from s3stream.gateway.metrics import GatewayMetrics
 from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, StoredObject, Upload
 from s3stream.gateway.s3store.attributes import ObjectAttributes
 from s3stream.gateway.s3store.buffers import PartBuffers
@@ -73,12 +74,13 @@ class S3UploadStore:
         checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME,
         retry: RetryPolicy | None = None,
         lock_wait: float = 5.0,
-        lease_ttl: float = 30.0,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
         no_clobber: bool = False,
         commit_interval: float = 1.0,
         threads: StoreThreads | None = None,
         attributes: ObjectAttributes | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         algorithm = ChecksumAlgorithm.parse(checksum)
         if algorithm is ChecksumAlgorithm.SHA256:
@@ -132,6 +134,12 @@ class S3UploadStore:
             calls=self.calls,
         )
         self.sweeper = Sweeper(self.states, self.locks, self.leases, self._expire)
+        self.metrics = metrics or GatewayMetrics()
+        self.metrics.watch_buffers(lambda: self.pool.lent_bytes, self.pool.budget)
+        self.metrics.watch_leases(lambda: self.leases.held)
+        self.finisher.on_sent = self.metrics.part_sent
+        if self.threads.on_store_error is None:
+            self.threads.on_store_error = self.metrics.store_error
 
     # ------------------------------------------------------------------ collaborators
 
@@ -278,6 +286,7 @@ class S3UploadStore:
             expected=expected,
             pipeline_parts=self.pipeline_parts,
             multipart=multipart,
+            on_part=self.metrics.part_sent,
         )
 
     async def _keep_acknowledged(

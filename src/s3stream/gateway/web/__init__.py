@@ -9,12 +9,15 @@ the wheel or ``node_modules`` (``/vendor/``) and a small JSON API (``/api/``);
 
 from s3stream.gateway.web.app import WebApp, with_web
 from s3stream.gateway.web.finished import FinishedUpload, FinishedUploads
+from s3stream.gateway.web.mode import DirectUploads, PageMode
 from s3stream.gateway.web.vendor import TUS_JS_ENV, find_tus_js, require_tus_js
 
 __all__ = [
     "TUS_JS_ENV",
+    "DirectUploads",
     "FinishedUpload",
     "FinishedUploads",
+    "PageMode",
     "WebApp",
     "find_tus_js",
     "require_tus_js",

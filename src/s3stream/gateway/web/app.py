@@ -5,8 +5,11 @@ Paths served here::
     GET /                        the page (static/index.html)
     GET /static/{file}           its script and style sheet
     GET /vendor/tus.min.js       tus-js-client's browser bundle (and its source map)
-    GET /api/config              {endpoint, auth, tusClient, chunkSize}; open, like the page
+    GET /api/config              {endpoint, auth, tusClient, chunkSize, mode, direct}; open,
+                                 like the page
     GET /api/session             204 for a valid token (the page's "token accepted")
+    POST /api/session            204 + a session cookie for the token (for clients that
+                                 cannot send Authorization, as Uppy); DELETE clears it
     GET /api/uploads/{id}        {id, key, size, checksum, checksumAlgorithm, url, ...} of a
                                  finished upload of the caller's token (404 otherwise, 409
                                  while unfinished)
@@ -26,10 +29,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 
-from s3stream.gateway.auth import BearerAuth, owner_in
+from s3stream.gateway.auth import (
+    BearerAuth,
+    clear_session_cookie,
+    owner_in,
+    session_cookie,
+)
 from s3stream.gateway.datastore import UploadStore
 from s3stream.gateway.errors import http_error
 from s3stream.gateway.web.finished import FinishedUploads
+from s3stream.gateway.web.mode import PageMode
 from s3stream.gateway.web.vendor import require_tus_js
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -67,8 +76,10 @@ class WebApp:
         chunk_size: int | None = None,
         tus_js: str | os.PathLike[str] | None = None,
         static_dir: Path = STATIC_DIR,
+        mode: PageMode | None = None,
     ) -> None:
         self.finished = finished
+        self.mode = mode or PageMode("tus", None)
         self.auth = bool(tokens)
         self.base_path = base_path
         self.chunk_size = chunk_size
@@ -76,7 +87,7 @@ class WebApp:
         self.static_dir = static_dir
         private: ASGIApp = Router(
             routes=[
-                Route("/session", self._session, methods=["GET"]),
+                Route("/session", self._session, methods=["GET", "POST", "DELETE"]),
                 Route("/uploads/{upload_id}", self._upload, methods=["GET"]),
             ]
         )
@@ -121,12 +132,17 @@ class WebApp:
         return FileResponse(path, media_type=media, headers=NO_CACHE)
 
     async def _config(self, request: Request) -> Response:
+        origin = f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        mode = await self.mode.for_origin(origin)
+        direct = self.mode.direct
         return JSONResponse(
             {
                 "endpoint": self.base_path,
                 "auth": self.auth,
                 "tusClient": self.tus_js.is_file(),
                 "chunkSize": self.chunk_size,
+                "mode": mode,
+                "direct": direct.to_json() if direct is not None and mode == "direct" else None,
             },
             headers=NO_CACHE,
         )
@@ -142,7 +158,15 @@ class WebApp:
         return FileResponse(path, media_type=media, headers=NO_CACHE)
 
     async def _session(self, request: Request) -> Response:
-        return Response(status_code=204)
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        if request.method == "DELETE":
+            response.headers.append("Set-Cookie", clear_session_cookie())
+        elif request.method == "POST" and self.auth:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                secure = request.url.scheme == "https"
+                response.headers.append("Set-Cookie", session_cookie(token.strip(), secure=secure))
+        return response
 
     async def _upload(self, request: Request) -> Response:
         owner = owner_in(request.scope)

@@ -1,15 +1,23 @@
 """The gateway's object calls on botocore: :class:`BotoObjects` implements
-:class:`~s3stream.store.protocol.Objects`."""
+:class:`~s3stream.store.protocol.Objects` and :class:`~s3stream.store.protocol.BucketCors`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from s3stream.errors import NotFound, StoreError
 from s3stream.store.boto.errors import translated
 from s3stream.store.boto.store import condition_args
-from s3stream.store.types import OVERWRITE, Blob, Listed, PartRecord, PutMode
+from s3stream.store.types import (
+    OVERWRITE,
+    Blob,
+    CorsRule,
+    Listed,
+    PartRecord,
+    PresignedPost,
+    PutMode,
+)
 
 READ_BLOCK = 1024 * 1024
 
@@ -120,3 +128,61 @@ class BotoObjects:
             return str(
                 self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expires_in)
             )
+
+    def presign_post(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        fields: dict[str, str],
+        max_size: int,
+        expires_in: int,
+    ) -> PresignedPost:
+        conditions: list[Any] = [{name: value} for name, value in fields.items()]
+        conditions.append(["content-length-range", 0, max_size])
+        with translated("Presign"):
+            post = self.client.generate_presigned_post(
+                bucket, key, Fields=dict(fields), Conditions=conditions, ExpiresIn=expires_in
+            )
+        return PresignedPost(str(post["url"]), {k: str(v) for k, v in post["fields"].items()})
+
+    def get_cors(self, bucket: str) -> tuple[CorsRule, ...]:
+        try:
+            with translated("GetBucketCors"):
+                response = self.client.get_bucket_cors(Bucket=bucket)
+        except StoreError as exc:
+            if exc.code == "NoSuchCORSConfiguration":
+                return ()
+            raise
+        return tuple(
+            CorsRule(
+                origins=tuple(r.get("AllowedOrigins", ())),
+                methods=tuple(r.get("AllowedMethods", ())),
+                allowed_headers=tuple(r.get("AllowedHeaders", ())),
+                expose_headers=tuple(r.get("ExposeHeaders", ())),
+                max_age=r.get("MaxAgeSeconds"),
+                id=r.get("ID"),
+            )
+            for r in response.get("CORSRules", [])
+        )
+
+    def put_cors(self, bucket: str, rules: Sequence[CorsRule]) -> None:
+        if not rules:
+            with translated("DeleteBucketCors"):
+                self.client.delete_bucket_cors(Bucket=bucket)
+            return
+        listed = []
+        for rule in rules:
+            entry: dict[str, Any] = {
+                "AllowedOrigins": list(rule.origins),
+                "AllowedMethods": list(rule.methods),
+                "AllowedHeaders": list(rule.allowed_headers),
+                "ExposeHeaders": list(rule.expose_headers),
+            }
+            if rule.max_age is not None:
+                entry["MaxAgeSeconds"] = rule.max_age
+            if rule.id:
+                entry["ID"] = rule.id
+            listed.append(entry)
+        with translated("PutBucketCors"):
+            self.client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": listed})

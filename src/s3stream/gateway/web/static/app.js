@@ -1,5 +1,6 @@
-// The s3stream upload page: tus-js-client for files, a small tus PATCH loop for live
-// recordings, and the finished-uploads list from /api/uploads/{id}. No frameworks.
+// The s3stream upload page: files with tus-js-client through the gateway, or straight to the
+// store with presigned multipart (direct.js) when the gateway says so; a small tus PATCH loop
+// for live recordings; the finished-uploads list from /api/uploads/{id}. No frameworks.
 'use strict';
 
 (() => {
@@ -13,7 +14,7 @@
 
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
-  const config = { endpoint: '/files/', auth: false, tusClient: false, chunkSize: null };
+  const config = { endpoint: '/files/', auth: false, tusClient: false, chunkSize: null, mode: 'tus', direct: null };
   const entries = [];
   let nextId = 1;
 
@@ -162,8 +163,12 @@
 
   // ------------------------------------------------------------------ file uploads
 
+  function direct() {
+    return config.mode === 'direct' && Boolean(window.S3StreamDirect);
+  }
+
   function addFiles(files) {
-    if (!config.tusClient || typeof window.tus === 'undefined') {
+    if (!direct() && (!config.tusClient || typeof window.tus === 'undefined')) {
       showBanner('tus-js-client is missing, so nothing can be uploaded: run scripts/setup.sh (npm ci) on the server.');
       return;
     }
@@ -218,8 +223,59 @@
     return config.chunkSize || Infinity;
   }
 
+  function progressed(entry, sent, total) {
+    entry.sent = sent;
+    entry.total = total;
+    const now = performance.now();
+    entry.samples.push({ t: now, bytes: sent });
+    while (entry.samples.length > 2 && now - entry.samples[0].t > RATE_WINDOW_MS) entry.samples.shift();
+    if (entry.state === 'starting') entry.state = 'uploading';
+    schedule(entry);
+  }
+
+  function resumedAt(entry, offset) {
+    entry.resumeOffset = offset;
+    entry.node.dataset.resumeOffset = String(offset);
+    if (offset > 0 && !entry.pausedHere) entry.note = `resumed at ${pct(offset, entry.total)}%`;
+    entry.sent = Math.max(entry.sent, offset);
+    schedule(entry);
+  }
+
+  function succeeded(entry) {
+    entry.state = 'done';
+    entry.sent = entry.total;
+    schedule(entry);
+    setTimeout(() => removeEntry(entry), 1500);
+    pump();
+  }
+
+  function failed(entry, err) {
+    if (entry.state === 'canceling') return;
+    entry.state = 'error';
+    entry.error = describeError(err);
+    schedule(entry);
+    pump();
+  }
+
+  function makeDirectUpload(entry) {
+    const parallel = Number(params.get('parallel')) || config.direct.parallel;
+    return new window.S3StreamDirect.DirectUpload(entry.file, {
+      store: { ...config.direct, parallel },
+      headers: authHeaders,
+      onProgress: (sent, total) => progressed(entry, sent, total),
+      onResume: (offset) => resumedAt(entry, offset),
+      onSuccess(result) {
+        succeeded(entry);
+        rememberDirect(result, entry.file);
+        refreshResumable();
+      },
+      onError: (err) => failed(entry, err),
+    });
+  }
+
   function makeUpload(entry) {
     const file = entry.file;
+    if (direct()) return makeDirectUpload(entry);
     return new window.tus.Upload(file, {
       endpoint: new URL(config.endpoint, location.href).href,
       chunkSize: chunkSize(),
@@ -235,42 +291,16 @@
         // the offset the server reports before we continue: "resumed at 63%"
         if (req.getMethod() === 'HEAD' && res.getStatus() === 200) {
           const offset = Number(res.getHeader('Upload-Offset'));
-          if (Number.isFinite(offset)) {
-            entry.resumeOffset = offset;
-            entry.node.dataset.resumeOffset = String(offset);
-            if (offset > 0 && !entry.pausedHere) {
-              entry.note = `resumed at ${pct(offset, entry.total)}%`;
-            }
-            entry.sent = Math.max(entry.sent, offset);
-            schedule(entry);
-          }
+          if (Number.isFinite(offset)) resumedAt(entry, offset);
         }
       },
-      onProgress(sent, total) {
-        entry.sent = sent;
-        entry.total = total;
-        const now = performance.now();
-        entry.samples.push({ t: now, bytes: sent });
-        while (entry.samples.length > 2 && now - entry.samples[0].t > RATE_WINDOW_MS) entry.samples.shift();
-        if (entry.state === 'starting') entry.state = 'uploading';
-        schedule(entry);
-      },
+      onProgress: (sent, total) => progressed(entry, sent, total),
       onSuccess() {
-        entry.state = 'done';
-        entry.sent = entry.total;
-        schedule(entry);
+        succeeded(entry);
         const uploadId = entry.upload.url.replace(/\/+$/, '').split('/').pop();
         rememberFinished(uploadId, entry.file.name);
-        setTimeout(() => removeEntry(entry), 1500);
-        pump();
       },
-      onError(err) {
-        if (entry.state === 'canceling') return;
-        entry.state = 'error';
-        entry.error = describeError(err);
-        schedule(entry);
-        pump();
-      },
+      onError: (err) => failed(entry, err),
     });
   }
 
@@ -280,6 +310,9 @@
     schedule(entry);
     if (!entry.upload) {
       entry.upload = makeUpload(entry);
+    }
+    if (!direct() && entry.upload.url === null && !entry.searched) {
+      entry.searched = true;
       try {
         const previous = await entry.upload.findPreviousUploads();
         if (previous.length) {
@@ -344,12 +377,19 @@
   // ------------------------------------------------------------------ earlier, unfinished uploads
 
   async function refreshResumable() {
-    if (!config.tusClient || typeof window.tus === 'undefined') return;
     let all = [];
-    try {
-      all = await window.tus.defaultOptions.urlStorage.findAllUploads();
-    } catch (err) {
-      return;
+    if (direct()) {
+      all = window.S3StreamDirect.savedUploads().map((u) => ({
+        metadata: { filename: u.name }, size: u.size,
+        forget: () => window.S3StreamDirect.forget(u.storageKey),
+      }));
+    } else {
+      if (!config.tusClient || typeof window.tus === 'undefined') return;
+      try {
+        all = await window.tus.defaultOptions.urlStorage.findAllUploads();
+      } catch (err) {
+        return;
+      }
     }
     const running = new Set(entries.map((e) => e.file.name));
     const list = $('resumable-list');
@@ -362,7 +402,8 @@
       const forget = el('button', {
         type: 'button', class: 'small ghost', text: 'Forget', 'aria-label': `Forget ${name}`,
         onclick: async () => {
-          await window.tus.defaultOptions.urlStorage.removeUpload(u.urlStorageKey);
+          if (u.forget) u.forget();
+          else await window.tus.defaultOptions.urlStorage.removeUpload(u.urlStorageKey);
           refreshResumable();
         },
       });
@@ -394,6 +435,20 @@
     loadFinished(id, name, true);
   }
 
+  function rememberDirect(result, file) {
+    // a direct upload has no tus id: keep what the gateway answered (its link expires)
+    const id = `direct:${result.key}`;
+    const info = {
+      key: result.key, size: file.size, filename: file.name, url: result.location,
+      checksum: null, checksumAlgorithm: config.direct && config.direct.checksum
+        ? `${config.direct.checksum.toUpperCase()} per part` : null,
+    };
+    const list = finishedList().filter((f) => f.id !== id);
+    list.unshift({ id, name: file.name, info });
+    saveFinished(list);
+    renderFinished(id, file.name, info);
+  }
+
   async function loadFinished(id, name, fresh) {
     let info = null;
     for (let attempt = 0; attempt < 5; attempt += 1) {
@@ -420,7 +475,7 @@
     if (info) {
       meta.append(el('dt', { text: 'Object' }), el('dd', {}, el('code', { text: info.key })));
       meta.append(el('dt', { text: info.checksumAlgorithm || 'Checksum' }),
-        el('dd', {}, el('code', { class: 'checksum', text: info.checksum || '—' })));
+        el('dd', {}, el('code', { class: 'checksum', text: info.checksum || (info.checksumAlgorithm ? 'verified by the store' : '—') })));
     }
     const node = el('li', { class: 'done-item', 'data-id': id, 'data-key': info ? info.key : '' },
       el('div', { class: 'done-head' },
@@ -438,7 +493,10 @@
     $('done').replaceChildren();
     $('done-empty').hidden = list.length > 0;
     $('done-clear').disabled = list.length === 0;
-    for (const f of list.slice().reverse()) await loadFinished(f.id, f.name, false);
+    for (const f of list.slice().reverse()) {
+      if (f.info) renderFinished(f.id, f.name, f.info);
+      else await loadFinished(f.id, f.name, false);
+    }
     if (!$('done').children.length) $('done-empty').hidden = false;
   }
 
@@ -740,7 +798,11 @@
       $('rec-camera').disabled = true;
       $('rec-screen').hidden = true;
     }
-    if (!config.tusClient || typeof window.tus === 'undefined') {
+    document.body.dataset.mode = direct() ? 'direct' : 'tus';
+    $('how').textContent = direct()
+      ? 'Files go straight to the storage (presigned multipart, parts checked by the store); recordings through the tus protocol.'
+      : 'Uploads go through the tus protocol (tus-js-client) to S3.';
+    if (!direct() && (!config.tusClient || typeof window.tus === 'undefined')) {
       showBanner('tus-js-client is not installed on the server, so files cannot be uploaded: run scripts/setup.sh (npm ci), or point S3STREAM_TUS_JS at tus.min.js.');
       $('pick').disabled = true;
     }
