@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from s3stream.checksums import ChecksumAlgorithm, combine, digest, encode
+from s3stream.checksums import ChecksumAlgorithm, combine, composite, digest, encode
 from s3stream.errors import (
     AlreadyExists,
     NoSuchUpload,
@@ -29,6 +29,7 @@ from s3stream.errors import (
     StoreError,
 )
 from s3stream.limits import MIN_PART_SIZE
+from s3stream.store.capabilities import ALGORITHMS, Capabilities, Support
 from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
     OVERWRITE,
@@ -61,6 +62,7 @@ class _Upload:
     checksum: ChecksumAlgorithm
     options: ObjectOptions
     initiated: dt.datetime
+    full_object: bool = True
     parts: dict[int, tuple[bytes, PartRecord]] = field(default_factory=dict)
 
 
@@ -71,8 +73,33 @@ class _Object:
     options: ObjectOptions
 
 
+CAPABILITIES = Capabilities(
+    "memory",
+    checksums={a: Support.VERIFIED for a in ALGORITHMS},
+    multipart={
+        ChecksumAlgorithm.CRC64NVME: "full_object",
+        ChecksumAlgorithm.CRC32C: "full_object",
+        ChecksumAlgorithm.CRC32: "full_object",
+        ChecksumAlgorithm.SHA256: "composite",
+    },
+    list_parts_checksums=True,
+    trailers=True,
+    if_none_match_put=True,
+    if_none_match_complete=True,
+    if_match_put=True,
+    if_match_delete=True,
+    upload_part_copy=True,
+    max_parts=10_000,
+    equal_parts=False,
+    sources={"all": "s3stream.store.memory (what it implements)"},
+)
+"""What the in-memory store does: everything S3 documents."""
+
+
 class MemoryStore:
     """Objects and multipart uploads in dicts, for any number of buckets."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, hook: Hook | None = None) -> None:
         self.objects: dict[tuple[str, str], _Object] = {}
@@ -131,12 +158,19 @@ class MemoryStore:
     # ------------------------------------------------------------------ ObjectStore
 
     def create_multipart_upload(
-        self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
+        self,
+        bucket: str,
+        key: str,
+        *,
+        checksum: ChecksumAlgorithm,
+        options: ObjectOptions,
+        full_object: bool = True,
     ) -> str:
-        self._enter("CreateMultipartUpload", bucket=bucket, key=key)
+        self._enter("CreateMultipartUpload", bucket=bucket, key=key, full_object=full_object)
         upload_id = f"upload-{next(self._ids)}"
+        full = full_object and checksum.full_object
         with self._lock:
-            self.uploads[upload_id] = _Upload(key, checksum, options, dt.datetime.now(dt.UTC))
+            self.uploads[upload_id] = _Upload(key, checksum, options, dt.datetime.now(dt.UTC), full)
         return upload_id
 
     def upload_part(
@@ -211,14 +245,16 @@ class MemoryStore:
                 raise StoreError("a part is too small", code="EntityTooSmall", status=400)
             data = b"".join(chunks)
             value: str | None = None
+            kind = "FULL_OBJECT" if upload.full_object else "COMPOSITE"
             if checksum is not ChecksumAlgorithm.NONE:
                 digests = [d for c in chunks if (d := digest(checksum, c)) is not None]
-                value = combine(checksum, digests) if digests else None
-                if checksum.full_object and checksum_value is not None and checksum_value != value:
+                whole = combine if upload.full_object else composite
+                value = whole(checksum, digests) if digests else None
+                if upload.full_object and checksum_value is not None and checksum_value != value:
                     raise StoreError("object checksum mismatch", code="BadDigest", status=400)
             del self.uploads[upload_id]
             etag = f'"{hashlib.md5(b"".join(h[1].etag.encode() for h in held if h)).hexdigest()}'
-            info = ObjectInfo(f'{etag}-{len(parts)}"', None, value, "FULL_OBJECT", len(data))
+            info = ObjectInfo(f'{etag}-{len(parts)}"', None, value, kind, len(data))
             self._store(bucket, key, data, info, upload.options)
         return info
 
