@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from s3stream.config import UploadConfig, validate_target
+from s3stream.config import UploadConfig, validate_bucket, validate_target
+from s3stream.engine.choices import for_store
 from s3stream.engine.filewriter import FileWriter, open_regular_file
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
@@ -22,7 +23,10 @@ from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadSession
 from s3stream.store.boto import BotoStore, make_client
-from s3stream.store.protocol import ObjectStore
+from s3stream.store.capabilities import Capabilities
+from s3stream.store.known import CapabilityCache, KnownStores
+from s3stream.store.probe import Probe, ProbeReport
+from s3stream.store.protocol import Objects, ObjectStore
 
 W = TypeVar("W", bound=MultipartWriter)
 Chunk = bytes | bytearray | memoryview
@@ -39,6 +43,15 @@ class S3StreamUploader:
     botocore/boto3 S3 client instead (its own retry and checksum settings then apply too);
     ``store`` any :class:`~s3stream.store.protocol.ObjectStore`. ``config`` sets defaults for every
     upload, and each call's keyword options override single fields of it.
+
+    What the store can do decides the checksum, the part plan and whether ``no_clobber`` can
+    be honoured (:mod:`s3stream.engine.choices`). ``store_profile`` names it (``"aws"``,
+    ``"r2"``, ... see :mod:`s3stream.store.profiles`, or ready
+    :class:`~s3stream.store.capabilities.Capabilities`); without one a probe cached for the
+    endpoint and bucket (``s3stream doctor``), the endpoint's host name, or else a quick
+    probe on first contact (cached beside the journal) tells. ``ca_bundle`` and
+    ``verify_ssl`` set how the store's TLS certificate is checked (``AWS_CA_BUNDLE`` applies
+    when neither is given).
     """
 
     def __init__(
@@ -52,6 +65,9 @@ class S3StreamUploader:
         config: UploadConfig | None = None,
         payload_signing: bool = False,
         journal: Journal | str | os.PathLike[str] | bool | None = None,
+        store_profile: str | Capabilities | None = None,
+        ca_bundle: str | None = None,
+        verify_ssl: bool = True,
     ) -> None:
         self.config = config or UploadConfig()
         self._journal_setting = journal
@@ -63,9 +79,15 @@ class S3StreamUploader:
                     region=region,
                     profile=profile,
                     payload_signing=payload_signing,
+                    verify=ca_bundle if verify_ssl else False,
                 )
             store = BotoStore(client)
         self.store: ObjectStore = store
+        objects = store if isinstance(store, Objects) else getattr(store, "objects", None)
+        self.objects: Objects | None = objects
+        cache = None if journal is False else CapabilityCache(_cache_path(journal))
+        self.stores = KnownStores(store, objects, profile=store_profile, cache=cache)
+        """The capabilities of each bucket uploaded to (see :meth:`capabilities`)."""
 
     @property
     def journal(self) -> Journal | None:
@@ -94,12 +116,17 @@ class S3StreamUploader:
     ) -> W:
         validate_target(bucket, key)
         control = options.pop("control", None)
-        config = self.config.with_options(**options)
+        if resume is not None:  # an upload keeps the checksum it started with
+            options["checksum"] = resume.algorithm
+        config, use = for_store(
+            self.config.with_options(**options), self.capabilities(bucket, _folder(key))
+        )
         writer = kind(
             self.store,
             bucket,
             key,
             config,
+            checksums=use,
             size=size,
             on_progress=on_progress,
             journal=self.journal,
@@ -109,6 +136,29 @@ class S3StreamUploader:
         if control is not None:
             control.attach(writer)
         return writer
+
+    def capabilities(self, bucket: str, prefix: str = "") -> Capabilities:
+        """What the store can do for ``bucket`` (found out once; a first contact with an
+        unknown store probes it under ``prefix``)."""
+        validate_bucket(bucket)
+        return self.stores.for_bucket(bucket, prefix)
+
+    def upload_config(self, bucket: str, key: str, **options: Any) -> UploadConfig:
+        """The configuration an upload to ``bucket/key`` with ``options`` will use: what the
+        options leave open decided for the store (checksum, part limit, equal parts)."""
+        validate_target(bucket, key)
+        config = self.config.with_options(**options)
+        return for_store(config, self.capabilities(bucket, _folder(key)))[0]
+
+    def probe(self, bucket: str, prefix: str = "", *, full: bool = True) -> ProbeReport:
+        """Measure what the store honours with a few requests under ``prefix`` (cleaned up
+        after), remember it for ``bucket`` and cache it (``s3stream doctor``)."""
+        validate_bucket(bucket)
+        if self.objects is None:
+            raise ConfigError("this store has no object calls to probe with: give a client")
+        report = Probe(self.store, self.objects, bucket, prefix).run(full=full)
+        self.stores.learn(bucket, report)
+        return report
 
     def upload_file(
         self,
@@ -275,3 +325,17 @@ def _source_kind(source: object) -> Literal["file", "async", "iter"]:
         f"cannot stream from a {type(source).__name__}: give a binary file object, "
         "an iterable or an async iterable of bytes"
     )
+
+
+def _folder(key: str) -> str:
+    """The "directory" of ``key`` (where a probe may write: next to the upload)."""
+    return key.rpartition("/")[0] + "/" if "/" in key else ""
+
+
+def _cache_path(journal: Journal | str | os.PathLike[str] | bool | None) -> Path:
+    """Where probed capabilities are cached: beside the journal."""
+    if isinstance(journal, Journal):
+        return journal.path.with_name("stores.json")
+    if isinstance(journal, str | os.PathLike):
+        return Path(journal).with_name("stores.json")
+    return default_journal_path().with_name("stores.json")

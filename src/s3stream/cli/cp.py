@@ -37,6 +37,7 @@ from s3stream.cli.settings import (
     NO_CLOBBER,
     PART_SIZE,
     PRESET,
+    VERIFY,
     Settings,
 )
 from s3stream.config import UploadConfig
@@ -107,14 +108,16 @@ def add_parser(subparsers: Any) -> None:
     upload.add_argument(
         "--checksum",
         metavar="ALG",
-        help="crc64nvme (default), crc32c, crc32, sha256 or none",
+        help="crc64nvme, crc32c, crc32, sha256 or none (default: the best the store verifies)",
     )
-    upload.add_argument("--max-parts", metavar="N", help="the store's part limit (10000)")
+    upload.add_argument(
+        "--max-parts", metavar="N", help="the most parts to use (default: the store's limit)"
+    )
     upload.add_argument(
         "--equal-parts",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="keep every part the same size (needed by Cloudflare R2)",
+        help="keep every part the same size (default: where the store needs it, as R2 does)",
     )
     upload.add_argument(
         "--content-type",
@@ -145,6 +148,12 @@ def add_parser(subparsers: Any) -> None:
         "--expected-size",
         metavar="SIZE",
         help="the exact size of a stream (stdin or pipe): better part sizes, an ETA",
+    )
+    upload.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the object back after the upload and compare its checksum",
     )
     upload.add_argument(
         "--leave-parts-on-error",
@@ -237,6 +246,7 @@ def upload_options(settings: Settings) -> dict[str, Any]:
         "equal_parts": settings.get(EQUAL_PARTS),
         "no_clobber": settings.get(NO_CLOBBER),
         "leave_parts_on_error": settings.get(LEAVE_PARTS_ON_ERROR),
+        "verify": settings.get(VERIFY),
         "content_type": settings.get(CONTENT_TYPE),
         "metadata": settings.get(METADATA),
     }
@@ -281,7 +291,12 @@ def run(args: argparse.Namespace) -> int:
     uploader = connect(settings)
     size = source.size if source.kind == "file" else expected
     reporter = make_reporter(mode)
-    reporter.start(start_info(source.display, dst.bucket, dst.key, size, options))
+    try:
+        config = uploader.upload_config(dst.bucket, dst.key, **options)
+    except BaseException as exc:
+        reporter.failed(exc)
+        raise
+    reporter.start(start_info(source.display, dst.bucket, dst.key, size, options, config))
     try:
         with Interrupts(upload_id=lambda: reporter.upload_id):
             result = _upload(uploader, source, dst, expected, reporter, options)

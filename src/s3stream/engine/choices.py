@@ -3,7 +3,8 @@
 * The checksum: the user's, or else the best the store verifies, preferring a full-object
   CRC over a composite one over part checksums only. Where the store verifies none, s3stream
   still computes CRC64NVME for every part (the journal and ``--verify`` compare with it) but
-  sends nothing the store would refuse.
+  sends none: a store that ignores a checksum proves nothing with it, and one that refuses
+  it would fail the upload.
 * What the completion carries: the whole object's CRC where the store verifies it, else the
   ``COMPOSITE`` of the part checksums, else nothing.
 * The part plan: at most the store's part limit, and equal parts where the store needs them.
@@ -103,7 +104,7 @@ def checksum_use(choice: ChecksumAlgorithm | None, caps: Capabilities) -> Checks
     support = caps.support(algorithm)
     if choice is not None and support is Support.REFUSED:
         _say_once(caps, "checksum", f"the store refuses {algorithm.value} checksum headers")
-    sent = choice is not None or support in (Support.VERIFIED, Support.ACCEPTED)
+    sent = choice is not None or support is Support.VERIFIED
     whole = caps.whole(algorithm) if support is Support.VERIFIED else "none"
     return ChecksumUse(
         algorithm,
@@ -159,7 +160,7 @@ def consequences(caps: Capabilities) -> dict[str, str]:
     if use.store_verifies:
         checksums = f"sends {name}; the store verifies it"
     else:
-        checksums = f"computes {name} but sends none; --verify reads objects back"
+        checksums = f"computes {name}, sends none (unchecked); --verify reads objects back"
     whole = {
         "full_object": f"completes with the {name} of the whole object",
         "composite": f"completes with the composite {name} of the parts",

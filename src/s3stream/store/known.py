@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from s3stream.errors import ConfigError, StoreError
 from s3stream.store.capabilities import Capabilities
-from s3stream.store.probe import Probe, ProbeReport
+from s3stream.store.probe import Probe, ProbeError, ProbeReport
 from s3stream.store.profiles import GENERIC, profile, recognise
 from s3stream.store.protocol import Objects, ObjectStore
 
@@ -127,6 +127,14 @@ class KnownStores:
                 self._known[bucket] = known
             return known
 
+    def learn(self, bucket: str, report: ProbeReport) -> None:
+        """Use (and cache) what a probe of ``bucket`` found; a profile named explicitly
+        still wins."""
+        with self._lock:
+            self._known[bucket] = self.explicit or report.capabilities
+        if self.cache is not None:
+            self.cache.put(self.store.endpoint_url, bucket, report)
+
     def _resolve(self, bucket: str, prefix: str) -> Capabilities:
         endpoint = self.store.endpoint_url
         if self.explicit is not None:
@@ -155,6 +163,8 @@ class KnownStores:
         )
         try:
             report = Probe(self.store, self.objects, bucket, prefix).run(full=False)
+        except ProbeError:
+            raise  # no write access, no such bucket, no store: the upload cannot work either
         except StoreError as exc:
             log.warning(
                 "could not probe %s (%s): using the generic store profile; "

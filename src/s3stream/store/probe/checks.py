@@ -69,6 +69,7 @@ class Probe(ProbeSession):
             if full:
                 facts["equal_parts"] = self._equal_parts()
             facts["addressing"] = self.addressing
+            self.found("addressing", "addressing", f"{self.addressing}-style", "as sent")
         finally:
             self.clean_up()
         caps = Capabilities("probed").with_facts(self.label, **facts)
@@ -103,16 +104,16 @@ class Probe(ProbeSession):
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "refused", answer(exc))
+            self.found("checksums", fact, "refused", answer(exc))
             return Support.REFUSED
         try:
             put(value_of(algorithm, b"not the body"))
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "verified", f"a wrong value: {answer(exc)}")
+            self.found("checksums", fact, "verified", f"a wrong value: {answer(exc)}")
             return Support.VERIFIED
-        self.found(fact, "accepted, not verified", "a wrong value was accepted")
+        self.found("checksums", fact, "accepted, not verified", "a wrong value was accepted")
         return Support.ACCEPTED
 
     @staticmethod
@@ -127,6 +128,8 @@ class Probe(ProbeSession):
         """Per verified algorithm: does a completed upload carry a verified checksum of the
         whole object, a composite one, or none?"""
         found: dict[ChecksumAlgorithm, Whole] = {}
+        if Support.VERIFIED not in checksums.values():
+            self.found("multipart", "multipart checksums", "not tested", "no checksum verified")
         for algorithm in ALGORITHMS:
             if checksums[algorithm] is not Support.VERIFIED:
                 continue
@@ -136,7 +139,7 @@ class Probe(ProbeSession):
             elif algorithm is not ChecksumAlgorithm.CRC64NVME and self._composite(algorithm):
                 whole = "composite"
             if whole == "none":
-                self.found(f"multipart {algorithm.value}", "no whole-object checksum")
+                self.found("multipart", f"multipart {algorithm.value}", "no whole-object checksum")
             found[algorithm] = whole
         return found
 
@@ -154,7 +157,7 @@ class Probe(ProbeSession):
                         raise
                     detail = f"a wrong value: {answer(exc)}"
                 else:
-                    self.found(fact, "full-object accepted, not verified")
+                    self.found("multipart", fact, "full-object accepted, not verified")
                     return False
                 reported = self.complete(
                     key, upload_id, [part], algorithm, value_of(algorithm, data)
@@ -162,13 +165,13 @@ class Probe(ProbeSession):
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "full-object refused", answer(exc))
+            self.found("multipart", fact, "full-object refused", answer(exc))
             return False
         digests = [d for d in [digest(algorithm, data)] if d is not None]
         if reported not in (None, combine(algorithm, digests)):
-            self.found(fact, "full-object reported wrong", f"reported {reported}")
+            self.found("multipart", fact, "full-object reported wrong", f"reported {reported}")
             return False
-        self.found(fact, "full-object verified", detail)
+        self.found("multipart", fact, "full-object verified", detail)
         return True
 
     def _composite(self, algorithm: ChecksumAlgorithm) -> bool:
@@ -181,12 +184,12 @@ class Probe(ProbeSession):
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "composite refused", answer(exc))
+            self.found("multipart", fact, "composite refused", answer(exc))
             return False
         digests = [d for d in [digest(algorithm, data)] if d is not None]
         if reported != composite(algorithm, digests):
             return False
-        self.found(fact, "composite", f"reported {reported}")
+        self.found("multipart", fact, "composite", f"reported {reported}")
         return True
 
     def _parts(self, algorithm: ChecksumAlgorithm) -> tuple[bool | None, int | None]:
@@ -197,9 +200,18 @@ class Probe(ProbeSession):
             if algorithm is not ChecksumAlgorithm.NONE:
                 listed = self.call(lambda: self.store.list_parts(self.bucket, key, upload_id))
                 echoes = bool(listed) and listed[0].checksum == value_of(algorithm, BODY)
-                self.found("ListParts part checksums", "echoed" if echoes else "not echoed")
+                self.found(
+                    "list_parts_checksums",
+                    "ListParts part checksums",
+                    "echoed" if echoes else "not echoed",
+                )
             else:
-                self.found("ListParts part checksums", "not tested", "no checksum accepted")
+                self.found(
+                    "list_parts_checksums",
+                    "ListParts part checksums",
+                    "not tested",
+                    "no checksum accepted",
+                )
             limit: int | None = None
             for number in (MAX_PARTS, SMALL_PART_LIMIT):
                 try:
@@ -207,17 +219,17 @@ class Probe(ProbeSession):
                 except StoreError as exc:
                     if not refusal(exc):
                         raise
-                    self.found("part numbers", f"{number} refused", answer(exc))
+                    self.found("max_parts", "part numbers", f"{number} refused", answer(exc))
                     continue
                 limit = number
                 break
-            self.found("maximum part count", str(limit) if limit else "unknown")
+            self.found("max_parts", "maximum part count", str(limit) if limit else "unknown")
         return echoes, limit
 
     def _trailers(self, algorithm: ChecksumAlgorithm) -> bool | None:
         fact = "aws-chunked trailers"
         if algorithm is ChecksumAlgorithm.NONE:
-            self.found(fact, "not tested", "no checksum accepted")
+            self.found("trailers", fact, "not tested", "no checksum accepted")
             return None
         data = os.urandom(64 * 1024)
         try:
@@ -231,40 +243,43 @@ class Probe(ProbeSession):
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "refused", answer(exc))
+            self.found("trailers", fact, "refused", answer(exc))
             return False
         if self.read(key) != data:
-            self.found(fact, "accepted, object wrong", "the object differs from the bytes sent")
+            self.found(
+                "trailers", fact, "accepted, object wrong", "the object differs from the bytes sent"
+            )
             return False
-        self.found(fact, "accepted", "the object reads back byte for byte")
+        self.found("trailers", fact, "accepted", "the object reads back byte for byte")
         return True
 
     # ------------------------------------------------------------------ conditional writes
 
     def _conditional(
-        self, fact: str, write: Callable[[], object], intact: Callable[[], bool]
+        self, capability: str, fact: str, write: Callable[[], object], intact: Callable[[], bool]
     ) -> bool:
         """``write`` must fail on its condition and leave the object ``intact``."""
         try:
             self.call(write)
         except (AlreadyExists, PreconditionFailed) as exc:
             if intact():
-                self.found(fact, "honoured", answer(exc))
+                self.found(capability, fact, "honoured", answer(exc))
                 return True
-            self.found(fact, "ignored", f"{answer(exc)}, but the object changed")
+            self.found(capability, fact, "ignored", f"{answer(exc)}, but the object changed")
             return False
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "refused", answer(exc))
+            self.found(capability, fact, "refused", answer(exc))
             return False
-        self.found(fact, "ignored", "accepted, and the object was replaced")
+        self.found(capability, fact, "ignored", "accepted, and the object was replaced")
         return False
 
     def _if_none_match_put(self) -> bool:
         key = self.key("create")
         self.call(lambda: self.objects.put(self.bucket, key, BODY))
         return self._conditional(
+            "if_none_match_put",
             "If-None-Match on PutObject",
             lambda: self.objects.put(self.bucket, key, b"second", mode=CREATE),
             lambda: self.read(key) == BODY,
@@ -275,6 +290,7 @@ class Probe(ProbeSession):
         self.call(lambda: self.objects.put(self.bucket, key, BODY))
         other = PutMode.replacing('"00000000000000000000000000000000"')
         return self._conditional(
+            "if_match_put",
             "If-Match on PutObject",
             lambda: self.objects.put(self.bucket, key, b"second", mode=other),
             lambda: self.read(key) == BODY,
@@ -284,6 +300,7 @@ class Probe(ProbeSession):
         key = self.key("delete")
         self.call(lambda: self.objects.put(self.bucket, key, BODY))
         return self._conditional(
+            "if_match_delete",
             "If-Match on DeleteObject",
             lambda: self.objects.delete(
                 self.bucket, key, if_match='"00000000000000000000000000000000"'
@@ -302,6 +319,7 @@ class Probe(ProbeSession):
         self._uploads[upload_id] = key
         part = self.part(key, upload_id, 1, b"second", ChecksumAlgorithm.NONE)
         return self._conditional(
+            "if_none_match_complete",
             "If-None-Match on CompleteMultipartUpload",
             lambda: self.complete(key, upload_id, [part], mode=CREATE),
             lambda: self.read(key) == BODY,
@@ -322,12 +340,12 @@ class Probe(ProbeSession):
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "refused", answer(exc))
+            self.found("upload_part_copy", fact, "refused", answer(exc))
             return False
         if self.read(key) != BODY:
-            self.found(fact, "accepted, object wrong")
+            self.found("upload_part_copy", fact, "accepted, object wrong")
             return False
-        self.found(fact, "supported")
+        self.found("upload_part_copy", fact, "supported")
         return True
 
     def _equal_parts(self) -> bool:
@@ -344,7 +362,7 @@ class Probe(ProbeSession):
         except StoreError as exc:
             if not refusal(exc):
                 raise
-            self.found(fact, "refused: equal parts needed", answer(exc))
+            self.found("equal_parts", fact, "refused: equal parts needed", answer(exc))
             return True
-        self.found(fact, "accepted")
+        self.found("equal_parts", fact, "accepted")
         return False

@@ -32,8 +32,11 @@ class ProbeError(StoreError):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One measured fact: ``result`` in a word or two, ``detail`` the store's answer."""
+    """One measured fact of a capability: ``result`` in a word or two, ``detail`` the
+    store's answer."""
 
+    capability: str
+    """The :class:`~s3stream.store.capabilities.Capabilities` field it decides."""
     fact: str
     result: str
     detail: str = ""
@@ -84,9 +87,9 @@ class ProbeSession:
         self._keys: set[str] = set()
         self._uploads: dict[str, str] = {}
 
-    def found(self, fact: str, result: str, detail: str = "") -> None:
+    def found(self, capability: str, fact: str, result: str, detail: str = "") -> None:
         log.debug("probe: %s: %s %s", fact, result, detail)
-        self.findings.append(Finding(fact, result, detail))
+        self.findings.append(Finding(capability, fact, result, detail))
 
     def key(self, name: str) -> str:
         key = self.base + name
