@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from s3stream.errors import ConfigError
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.instance import MARKER_NAME, InstanceMarker
 from s3stream.gateway.presign import PresignAPI, Presigner
 from s3stream.gateway.s3store import S3UploadStore
 from s3stream.gateway.settings import TusSettings
@@ -31,7 +32,12 @@ from s3stream.gateway.threads import DEFAULT_THREADS, StoreThreads
 from s3stream.gateway.timeouts import DEFAULT_HEADER_TIMEOUT, head_timeout_protocol
 from s3stream.gateway.web import WebApp, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
+from s3stream.resume.journal import default_journal_path
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.capabilities import Capabilities
+from s3stream.store.known import CapabilityCache
+from s3stream.store.probe import Probe
+from s3stream.store.profiles import AWS, SEAWEEDFS, profile
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -105,7 +111,29 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "read on, in buffers the pool can spare; 0 holds every upload to one part of memory "
         "(%(default)s)",
     )
-    s3.add_argument("--checksum", default="crc64nvme", help="S3 checksum (%(default)s)")
+    s3.add_argument(
+        "--checksum",
+        default=None,
+        help="crc64nvme, crc32c, crc32 or none (default: the best CRC the store verifies)",
+    )
+    s3.add_argument(
+        "--store-profile",
+        help="what the store can do (aws, minio, ceph, r2, b2, gcs, wasabi, seaweedfs, garage, "
+        "generic; env S3STREAM_STORE_PROFILE); default: `s3stream doctor`'s cached result, "
+        "else a probe at start-up",
+    )
+    s3.add_argument("--ca-bundle", help="CA certificates for the store's TLS certificate")
+    s3.add_argument(
+        "--no-verify-ssl", action="store_true", help="do not check the store's TLS certificate"
+    )
+    s3.add_argument("--max-parts", type=int, help="the most parts per upload (the store's limit)")
+    s3.add_argument(
+        "--equal-parts",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep parts equal, also for tus chunks and deferred lengths (default: where the "
+        "store needs it, as R2 does)",
+    )
     s3.add_argument(
         "--store-threads",
         type=int,
@@ -179,6 +207,29 @@ def is_loopback(host: str) -> bool:
 class _Backend:
     store: BotoStore
     endpoint_url: str
+    capabilities: Capabilities | None = None
+    """Known without asking (the embedded store)."""
+
+
+def store_capabilities(args: argparse.Namespace, backend: _Backend) -> Capabilities:
+    """What the store can do: the profile named (flag, then ``S3STREAM_STORE_PROFILE``),
+    the embedded store's, a full probe cached by ``s3stream doctor`` (or an earlier start),
+    else a full probe now, which checks among the rest that conditional writes hold."""
+    named = args.store_profile or os.environ.get("S3STREAM_STORE_PROFILE")
+    if named:
+        return profile(named)
+    if backend.capabilities is not None:
+        return backend.capabilities
+    store = backend.store
+    cache = CapabilityCache(default_journal_path().with_name("stores.json"))
+    cached = cache.get(store.endpoint_url, args.bucket)
+    if cached is not None and cached[1].get("full"):
+        log.info("store capabilities from %s", cache.path)
+        return cached[0]
+    log.info("probing %s (bucket %s)", store.endpoint_url, args.bucket)
+    report = Probe(store, store.objects, args.bucket, args.prefix).run()
+    cache.put(store.endpoint_url, args.bucket, report)
+    return report.capabilities
 
 
 @contextlib.contextmanager
@@ -186,7 +237,10 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
     """The S3 client: the given endpoint, or an embedded store started for the server."""
     if args.endpoint_url:
         client = make_client(
-            endpoint_url=args.endpoint_url, region=args.region, profile=args.profile
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            profile=args.profile,
+            verify=False if args.no_verify_ssl else args.ca_bundle,
         )
         yield _Backend(BotoStore(client), args.endpoint_url)
         return
@@ -207,7 +261,7 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
             secret_key=server.secret_key,
         )
         log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
-        yield _Backend(BotoStore(client), server.endpoint_url)
+        yield _Backend(BotoStore(client), server.endpoint_url, SEAWEEDFS)
 
 
 def check_auth(args: argparse.Namespace) -> list[str]:
@@ -228,8 +282,11 @@ def _size(text: str) -> int:
         raise ConfigError(str(exc)) from None
 
 
-def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, list[str]]:
-    """The ASGI app for ``args`` over ``store``, and the tokens it accepts."""
+def build_from_args(
+    args: argparse.Namespace, store: BotoStore, capabilities: Capabilities = AWS
+) -> tuple[Any, S3UploadStore, list[str]]:
+    """The ASGI app for ``args`` over ``store``, its upload store, and the tokens it
+    accepts."""
     tokens = check_auth(args)
     part_size = _size(args.part_size)
     max_size = MAX_OBJECT_SIZE if args.max_size is None else _size(args.max_size)
@@ -265,6 +322,9 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         no_clobber=args.no_clobber,
         lease_ttl=args.lease_ttl,
         threads=threads,
+        capabilities=capabilities,
+        max_parts=args.max_parts,
+        equal_parts=args.equal_parts,
     )
     presign = None
     if not args.no_presign:
@@ -283,7 +343,7 @@ def build_from_args(args: argparse.Namespace, store: BotoStore) -> tuple[Any, li
         base_path=args.base_path,
         presign_expires=args.presign_expires,
     )
-    return with_web(build_app(upload_store, settings, options), page), tokens
+    return with_web(build_app(upload_store, settings, options), page), upload_store, tokens
 
 
 def run(args: argparse.Namespace) -> int:
@@ -295,8 +355,10 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         check_auth(args)
-        with _backend(args) as backend:
-            app, tokens = build_from_args(args, backend.store)
+        with _backend(args) as backend, _instance(args, backend) as single:
+            caps = store_capabilities(args, backend)
+            app, upload_store, tokens = build_from_args(args, backend.store, caps)
+            single(upload_store)
             host = f"[{args.host}]" if ":" in args.host else args.host
             print(
                 f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "
@@ -328,6 +390,42 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+@contextlib.contextmanager
+def _instance(
+    args: argparse.Namespace, backend: _Backend
+) -> Iterator[Callable[[S3UploadStore], None]]:
+    """Says how this gateway may share its uploads; where the store does not honour
+    conditional writes, claims the bucket prefix for this one instance until it stops."""
+    markers: list[InstanceMarker] = []
+
+    def claim(upload_store: S3UploadStore) -> None:
+        where = f"s3://{args.bucket}/{args.prefix}"
+        caps = upload_store.capabilities
+        if not upload_store.single_instance:
+            print(
+                f"s3stream gateway: store {caps.name}: conditional writes honoured: "
+                f"several gateways may serve {where}",
+                flush=True,
+            )
+            return
+        key = f"{upload_store.state_prefix}{MARKER_NAME}"
+        marker = InstanceMarker(backend.store.objects, args.bucket, key, ttl=args.lease_ttl)
+        marker.claim()
+        markers.append(marker)
+        print(
+            f"s3stream gateway: store {caps.name} does not honour conditional writes: this "
+            f"gateway must be the only one serving {where} (in-process locks; a second one "
+            "is refused)",
+            flush=True,
+        )
+
+    try:
+        yield claim
+    finally:
+        for marker in markers:
+            marker.release()
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -85,8 +85,8 @@ class ChecksumUse:
         return "parts", "store"
 
 
-def _best(caps: Capabilities) -> ChecksumAlgorithm:
-    verified = [a for a in ALGORITHMS if caps.support(a) is Support.VERIFIED]
+def _best(caps: Capabilities, allowed: tuple[ChecksumAlgorithm, ...]) -> ChecksumAlgorithm:
+    verified = [a for a in allowed if caps.support(a) is Support.VERIFIED]
     for whole in ("full_object", "composite"):
         for algorithm in verified:
             if caps.whole(algorithm) == whole:
@@ -96,9 +96,14 @@ def _best(caps: Capabilities) -> ChecksumAlgorithm:
     return LOCAL
 
 
-def checksum_use(choice: ChecksumAlgorithm | None, caps: Capabilities) -> ChecksumUse:
-    """How to checksum on a store of ``caps``: ``choice`` is the user's (``None``: choose)."""
-    algorithm = _best(caps) if choice is None else choice
+def checksum_use(
+    choice: ChecksumAlgorithm | None,
+    caps: Capabilities,
+    allowed: tuple[ChecksumAlgorithm, ...] = ALGORITHMS,
+) -> ChecksumUse:
+    """How to checksum on a store of ``caps``: ``choice`` is the user's (``None``: the best
+    of ``allowed`` the store verifies)."""
+    algorithm = _best(caps, allowed) if choice is None else choice
     if algorithm is ChecksumAlgorithm.NONE:
         return ChecksumUse.native(algorithm)
     support = caps.support(algorithm)
