@@ -115,16 +115,13 @@ class ProbeSession:
         try:
             self.call(lambda: self.objects.put(self.bucket, self.key("access"), BODY))
         except StoreError as exc:
+            hint = ""
             if exc.code in ("AccessDenied", "Forbidden") or exc.status == 403:
-                hint = "use credentials that may write there, or another prefix"
+                hint = ": use credentials that may write there, or another prefix"
             elif exc.code == "NoSuchBucket":
-                hint = "check the bucket name"
-            elif exc.status is None:
-                hint = "check --endpoint-url and that the store is running"
-            else:
-                hint = "check the endpoint and the credentials"
+                hint = ": check the bucket name"
             raise ProbeError(
-                f"cannot write to {where}: {exc}: {hint}",
+                f"cannot write to {where}: {exc}{hint}",
                 code=exc.code,
                 status=exc.status,
                 operation="PutObject",
