@@ -17,7 +17,7 @@ from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
 from s3stream.engine.retry import RetryPolicy
 from s3stream.engine.writer import MultipartWriter
-from s3stream.errors import ConfigError, SourceError
+from s3stream.errors import ConfigError, SourceError, StoreError, UploadFailed
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
@@ -47,9 +47,10 @@ class S3StreamUploader:
     What the store can do decides the checksum, the part plan and whether ``no_clobber`` can
     be honoured (:mod:`s3stream.engine.choices`). ``store_profile`` names it (``"aws"``,
     ``"r2"``, ... see :mod:`s3stream.store.profiles`, or ready
-    :class:`~s3stream.store.capabilities.Capabilities`); without one a probe cached for the
-    endpoint and bucket (``s3stream doctor``), the endpoint's host name, or else a quick
-    probe on first contact (cached beside the journal) tells. ``ca_bundle`` and
+    :class:`~s3stream.store.capabilities.Capabilities`; default: ``S3STREAM_STORE_PROFILE``);
+    without one a probe cached for the endpoint and bucket (``s3stream doctor``), the
+    endpoint's host name, or else a quick probe on first contact (cached beside the journal)
+    tells. ``ca_bundle`` and
     ``verify_ssl`` set how the store's TLS certificate is checked (``AWS_CA_BUNDLE`` applies
     when neither is given).
     """
@@ -86,7 +87,8 @@ class S3StreamUploader:
         objects = store if isinstance(store, Objects) else getattr(store, "objects", None)
         self.objects: Objects | None = objects
         cache = None if journal is False else CapabilityCache(_cache_path(journal))
-        self.stores = KnownStores(store, objects, profile=store_profile, cache=cache)
+        named = store_profile or os.environ.get("S3STREAM_STORE_PROFILE") or None
+        self.stores = KnownStores(store, objects, profile=named, cache=cache)
         """The capabilities of each bucket uploaded to (see :meth:`capabilities`)."""
 
     @property
@@ -118,9 +120,17 @@ class S3StreamUploader:
         control = options.pop("control", None)
         if resume is not None:  # an upload keeps the checksum it started with
             options["checksum"] = resume.algorithm
-        config, use = for_store(
-            self.config.with_options(**options), self.capabilities(bucket, _folder(key))
-        )
+        config = self.config.with_options(**options)
+        try:
+            caps = self.capabilities(bucket, _folder(key))
+        except StoreError as exc:  # the store could not be probed: no upload can work
+            raise UploadFailed(
+                f"upload to s3://{bucket}/{key} failed: {exc}",
+                bucket=bucket,
+                key=key,
+                upload_id=None,
+            ) from exc
+        config, use = for_store(config, caps)
         writer = kind(
             self.store,
             bucket,

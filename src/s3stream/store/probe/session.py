@@ -115,6 +115,8 @@ class ProbeSession:
         try:
             self.call(lambda: self.objects.put(self.bucket, self.key("access"), BODY))
         except StoreError as exc:
+            if exc.status is not None and exc.status >= 500:
+                raise  # a store in trouble: not an answer about this prefix
             hint = ""
             if exc.code in ("AccessDenied", "Forbidden") or exc.status == 403:
                 hint = ": use credentials that may write there, or another prefix"
