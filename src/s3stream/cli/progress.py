@@ -121,10 +121,10 @@ def start_info(
 
 
 VERIFICATIONS = {
-    "full-object": "the store verified the whole object's checksum",
-    "parts": "the store verified each part's checksum, not the whole object's",
+    "full-object": "whole object verified by the store",
+    "parts": "parts verified by the store, not the whole object",
     "read-back": "read back and verified by s3stream",
-    "none": "not verified by the store (--verify reads it back)",
+    "none": "not verified by the store: --verify reads it back",
 }
 
 
@@ -258,7 +258,7 @@ class Reporter:
         return (
             f"uploaded {source} to s3://{result.bucket}/{result.key}: "
             f"{format_size(result.size)} in {format_duration(result.duration)} "
-            f"({format_size(rate)}/s), {parts}{checksum} ({verification(result)})"
+            f"({format_size(rate)}/s), {parts}{checksum}; {verification(result)}"
         )
 
 
