@@ -73,8 +73,9 @@ def translate(exc: Exception, operation: str, mode: PutMode = OVERWRITE) -> Exce
         elif code == ALREADY_OWNED:
             kind = AlreadyExists
         retryable = kind is StoreError and (
-            code in RETRYABLE_CODES or (status is not None and (status >= 500 or status == 429))
-        )
+            code in RETRYABLE_CODES
+            or (status is not None and (status >= 500 or status == 429) and status != 501)
+        )  # 501 Not Implemented: the store will not do it, however often asked
         return kind(message, code=code, status=status, retryable=retryable, operation=operation)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return ConfigError(
