@@ -112,8 +112,10 @@ class ProbeSession:
     def check_access(self) -> None:
         """One plain PutObject: the credentials must be able to write under the prefix."""
         where = f"s3://{self.bucket}/{self.prefix}"
+        key = self.base + "access"
         try:
-            self.call(lambda: self.objects.put(self.bucket, self.key("access"), BODY))
+            self.call(lambda: self.objects.put(self.bucket, key, BODY))
+            self.key("access")  # written: to be removed
         except StoreError as exc:
             if exc.status is not None and exc.status >= 500:
                 raise  # a store in trouble: not an answer about this prefix
