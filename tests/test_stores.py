@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,8 +26,9 @@ from s3stream.store.capabilities import Capabilities, Support
 from s3stream.store.probe import Probe
 from s3stream.store.profiles import AWS
 from s3stream.store.types import ObjectOptions
+from tests.support.cli import Running, cli_env, run_cli
 from tests.support.faultproxy import FaultProxy
-from tests.support.gateway import TUS, Clock, TestClient, Tus, app_factory, upload_id
+from tests.support.gateway import TUS, Clock, TestClient, Tus, app_factory, free_port, upload_id
 from tests.support.quirks import Quirks
 
 PART = 5 * MiB
@@ -275,3 +277,29 @@ def test_ignored_if_none_match_refuses_no_clobber_and_keeps_the_gateway_to_one_i
         again = InstanceMarker(objects, bucket, f"{prefix}gateway.instance")
         again.claim()  # free again once the first stopped
         again.release()
+
+
+def test_serve_checks_conditional_writes_at_start_up_and_stays_one_instance_without_them(
+    s3server: EmbeddedS3, bucket: str, unique_key: str, tmp_path: Any
+) -> None:
+    """``s3stream serve`` probes the store when it starts; where conditional writes are
+    ignored it runs as the only instance (and says so), and a second one is refused."""
+    quirks = Quirks(ignore_if_none_match=True)
+    prefix = f"{unique_key}/"
+    with FaultProxy(s3server.endpoint_url, quirks) as proxy:
+        env = {k: v for k, v in cli_env(tmp_path, s3server).items() if "PROFILE" not in k}
+        args = ["serve", "--endpoint-url", proxy.url, "--bucket", bucket, "--prefix", prefix]
+        first = Running([*args, "--port", str(free_port())], env)
+        try:
+            _, line = first.wait_for(lambda name, line: "s3stream gateway: store" in line, 60)
+            assert "does not honour conditional writes" in line and "the only one" in line
+            second = run_cli([*args, "--port", str(free_port())], env, timeout=60)
+            assert second.returncode == 2
+            assert "another gateway" in second.stderr and "stop it" in second.stderr
+        finally:
+            first.proc.send_signal(signal.SIGTERM)
+            first.finish(timeout=20)
+            first.kill()
+    client = s3server.client()
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}_uploads/gateway.instance")
+    assert listed.get("KeyCount") == 0  # the first one removed its marker when it stopped
