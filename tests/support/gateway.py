@@ -20,6 +20,7 @@ import httpx
 
 from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, Hooks, TusSettings, UploadStore, build_app
+from s3stream.gateway.lease import Leases
 from s3stream.gateway.model import Upload
 from s3stream.gateway.s3store.store import S3UploadStore
 from s3stream.limits import MiB
@@ -184,6 +185,12 @@ def make_s3_store(
     store = BotoStore(client)
     kwargs.setdefault("part_size", 5 * MiB)
     return S3UploadStore(store, BotoObjects(store.client), bucket, **kwargs)
+
+
+def leases(store: S3UploadStore) -> Leases:
+    """The store's leases in the bucket (of a store whose conditional writes hold)."""
+    assert isinstance(store.leases, Leases)
+    return store.leases
 
 
 def run(coro: Any) -> Any:
