@@ -27,11 +27,11 @@ from s3stream.errors import (
 from s3stream.limits import MiB
 from s3stream.store import CREATE, ObjectOptions, Objects, ObjectStore, PartRecord, PutMode
 from s3stream.store.boto import BotoObjects, BotoStore
-from s3stream.store.capabilities import ALGORITHMS, FACTS, Capabilities, Support
+from s3stream.store.capabilities import FACTS, Capabilities, Support
 from s3stream.store.memory import MemoryStore
 from s3stream.store.probe import Probe
 from s3stream.store.profiles import SEAWEEDFS
-from tests.support.moto import MotoS3
+from tests.support.moto import MOTO_CAPABILITIES, MotoS3
 
 CRC = ChecksumAlgorithm.CRC64NVME
 BUCKET = "test"
@@ -361,22 +361,6 @@ def test_presigned_urls_are_made(target: Target) -> None:
 
 # ------------------------------------------------------------------ capabilities
 
-MOTO = {
-    "checksums": {a.value: "accepted" for a in ALGORITHMS},
-    "multipart": {},
-    "list_parts_checksums": False,
-    "trailers": True,
-    "if_none_match_put": True,
-    "if_none_match_complete": True,
-    "if_match_put": True,
-    "if_match_delete": True,
-    "upload_part_copy": True,
-    "max_parts": 10_000,
-    "equal_parts": False,
-    "addressing": "path",
-}
-"""What ``s3stream doctor`` finds on moto (docs/stores.md shows it)."""
-
 
 def test_the_probe_finds_what_the_store_is_documented_to_do(target: Target) -> None:
     """The probe measures each store as its profile (SeaweedFS), its own description (the
@@ -384,7 +368,7 @@ def test_the_probe_finds_what_the_store_is_documented_to_do(target: Target) -> N
     documented = {
         "memory": MemoryStore.capabilities.to_json(),
         "seaweedfs": SEAWEEDFS.to_json(),
-        "moto": MOTO,
+        "moto": MOTO_CAPABILITIES,
     }[target.name]
     measured = (
         target.caps

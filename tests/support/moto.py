@@ -20,11 +20,29 @@ import httpx
 
 from s3stream.embedded.tls import local_certificates
 from s3stream.store.boto import make_client
+from s3stream.store.capabilities import ALGORITHMS
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "moto-test-access"
 SECRET_KEY = "moto-test-secret"
 REGION = "us-east-1"
+
+
+MOTO_CAPABILITIES: dict[str, Any] = {
+    "checksums": {a.value: "accepted" for a in ALGORITHMS},
+    "multipart": {},
+    "list_parts_checksums": False,
+    "trailers": True,
+    "if_none_match_put": True,
+    "if_none_match_complete": True,
+    "if_match_put": True,
+    "if_match_delete": True,
+    "upload_part_copy": True,
+    "max_parts": 10_000,
+    "equal_parts": False,
+    "addressing": "path",
+}
+"""What ``s3stream doctor`` finds on moto (docs/stores.md shows it)."""
 
 
 def _free_port() -> int:

@@ -143,6 +143,7 @@ B2 = _documented(
     .with_facts(
         B2_API,
         checksums=ALL_REFUSED,
+        multipart={},
         list_parts_checksums=False,
         trailers=False,
         upload_part_copy=True,
@@ -153,7 +154,7 @@ B2 = _documented(
 
 GCS = _documented(
     Capabilities("gcs")
-    .with_facts(GCS_CHECKSUM_REFUSED, checksums=ALL_REFUSED)
+    .with_facts(GCS_CHECKSUM_REFUSED, checksums=ALL_REFUSED, multipart={})
     .with_facts(GCS_VALIDATION, trailers=False, list_parts_checksums=False)
     .with_facts(
         GCS_PRECONDITIONS,
@@ -167,7 +168,9 @@ GCS = _documented(
 )
 
 WASABI = _documented(
-    Capabilities("wasabi").with_facts(WASABI_CHECKSUMS, checksums=ALL_REFUSED, trailers=False)
+    Capabilities("wasabi").with_facts(
+        WASABI_CHECKSUMS, checksums=ALL_REFUSED, multipart={}, trailers=False
+    )
 )
 
 SEAWEEDFS = _documented(
