@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from s3stream.checksums import ChecksumAlgorithm, combine, composite, digest, encode
@@ -29,7 +29,7 @@ from s3stream.errors import (
     StoreError,
 )
 from s3stream.limits import MIN_PART_SIZE
-from s3stream.store.capabilities import ALGORITHMS, Capabilities, Support
+from s3stream.store.profiles import AWS
 from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
     OVERWRITE,
@@ -73,25 +73,11 @@ class _Object:
     options: ObjectOptions
 
 
-CAPABILITIES = Capabilities(
-    "memory",
-    checksums={a: Support.VERIFIED for a in ALGORITHMS},
-    multipart={
-        ChecksumAlgorithm.CRC64NVME: "full_object",
-        ChecksumAlgorithm.CRC32C: "full_object",
-        ChecksumAlgorithm.CRC32: "full_object",
-        ChecksumAlgorithm.SHA256: "composite",
-    },
-    list_parts_checksums=True,
-    trailers=True,
-    if_none_match_put=True,
-    if_none_match_complete=True,
-    if_match_put=True,
-    if_match_delete=True,
-    upload_part_copy=True,
-    max_parts=10_000,
-    equal_parts=False,
-    sources={"all": "s3stream.store.memory (what it implements)"},
+CAPABILITIES = replace(
+    AWS,
+    name="memory",
+    addressing="path",
+    sources={"all": "s3stream.store.memory: implements S3 as AWS documents it"},
 )
 """What the in-memory store does: everything S3 documents."""
 
