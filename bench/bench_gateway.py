@@ -304,7 +304,7 @@ class Bench:
             access_key=self.s3.access_key,
             secret_key=self.s3.secret_key,
         )
-        uploader = S3StreamUploader(client=client)
+        uploader = S3StreamUploader(client=client, store_profile="seaweedfs")
         key = f"direct/{run}.bin"
         cpu = (self_cpu(), proc_cpu(self.s3.pid))
         started = time.perf_counter()

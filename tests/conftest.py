@@ -36,9 +36,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = getattr(item, "fixturenames", ())
         if "s3server" in names:
             item.add_marker(pytest.mark.integration)
-        if "moto" in names:
+        if "moto" in names or "moto_tls" in names:
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.moto)
+        if "s3server_tls" in names or "moto_tls" in names:
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.tls)
 
 
 @pytest.fixture(scope="session")
@@ -72,4 +75,19 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
     """moto's S3 server with the bucket ``test``: a second S3 implementation."""
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with MotoS3(buckets=(TEST_BUCKET,), log_path=log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3server_tls() -> Iterator[EmbeddedS3]:
+    """The embedded store serving HTTPS (a certificate from a local CA), bucket ``test``."""
+    with EmbeddedS3(buckets=(TEST_BUCKET,), tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """moto's S3 server over HTTPS, bucket ``test``."""
+    folder = tmp_path_factory.mktemp("moto-tls")
+    with MotoS3(buckets=(TEST_BUCKET,), log_path=folder / "moto.log", tls_dir=folder) as server:
         yield server

@@ -789,9 +789,7 @@ LIBRARY_CASES = [
     LibraryCase(
         "checksum-md5", _options(checksum="md5"), ConfigError, "unknown checksum 'md5': choose"
     ),
-    LibraryCase(
-        "checksum-None", _options(checksum=None), ConfigError, "must be a ChecksumAlgorithm"
-    ),
+    LibraryCase("checksum-int", _options(checksum=5), ConfigError, "must be a ChecksumAlgorithm"),
     LibraryCase("preset-unknown", _options(preset="turbo"), ConfigError, "unknown preset"),
     LibraryCase("max-parts-0", _options(max_parts=0), ConfigError, "max_parts 0 is invalid"),
     LibraryCase(

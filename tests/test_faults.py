@@ -64,7 +64,7 @@ def uploader_via(proxy: FaultProxy, s3server: EmbeddedS3) -> S3StreamUploader:
         read_timeout=1.0,
         connect_timeout=2.0,
     )
-    return S3StreamUploader(client=client)
+    return S3StreamUploader(client=client, store_profile="seaweedfs")
 
 
 def no_uploads_left(client: Any, bucket: str, key: str) -> bool:

@@ -84,7 +84,9 @@ def client_via(url: str, server: EmbeddedS3, read_timeout: float) -> Any:
 
 
 def uploader_via(proxy: FaultProxy, server: EmbeddedS3) -> S3StreamUploader:
-    return S3StreamUploader(client=client_via(proxy.url, server, read_timeout=1.0))
+    return S3StreamUploader(
+        client=client_via(proxy.url, server, read_timeout=1.0), store_profile="seaweedfs"
+    )
 
 
 def source_file(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -509,7 +511,9 @@ def test_uploads_ride_out_the_store_killed_and_restarted_twice(
     with EmbeddedS3(data_dir=tmp_path / "store", buckets=("restart",)) as store:
         check = store.client()
         check.put_object(Bucket="restart", Key="before", Body=b"stored before the crashes")
-        uploader = S3StreamUploader(client=client_via(store.endpoint_url, store, 5.0))
+        uploader = S3StreamUploader(
+            client=client_via(store.endpoint_url, store, 5.0), store_profile="seaweedfs"
+        )
         file_data = rng.randbytes(96 * MiB)
         pipe_data = rng.randbytes(64 * MiB + rng.randrange(MiB))
         path = source_file(tmp_path, "big.bin", file_data)

@@ -368,7 +368,7 @@ def test_file_parts_read_from_the_file_signed_or_not(
     path = tmp_path / "data.bin"
     path.write_bytes(data)
     reports: list[Progress] = []
-    result = S3StreamUploader(client=client).upload_file(
+    result = S3StreamUploader(client=client, store_profile="seaweedfs").upload_file(
         path, bucket, unique_key, part_size=PART, on_progress=reports.append
     )
     assert result.parts == 4 and fetch(s3client, bucket, unique_key) == data

@@ -87,16 +87,25 @@ def encode(algorithm: ChecksumAlgorithm, part: PartDigest) -> str:
 
 
 def combine(algorithm: ChecksumAlgorithm, parts: Sequence[PartDigest]) -> str:
-    """The object's checksum as S3 reports it after CompleteMultipartUpload."""
+    """The object's checksum as S3 reports it after CompleteMultipartUpload: the CRC of the
+    whole object (``FULL_OBJECT``), or for SHA-256 the :func:`composite`."""
     if algorithm is ChecksumAlgorithm.SHA256:
-        joined = b"".join(p.value for p in parts if isinstance(p.value, bytes))
-        return f"{base64.b64encode(hashlib.sha256(joined).digest()).decode()}-{len(parts)}"
+        return composite(algorithm, parts)
     _func, combine_func, _width = _CRC_FUNCS[algorithm]
     total = 0
     for i, part in enumerate(parts):
         assert isinstance(part.value, int)
         total = part.value if i == 0 else combine_func(total, part.value, part.size)
     return encode(algorithm, PartDigest(total, sum(p.size for p in parts)))
+
+
+def composite(algorithm: ChecksumAlgorithm, parts: Sequence[PartDigest]) -> str:
+    """S3's ``COMPOSITE`` checksum of a multipart object: the checksum of the parts' raw
+    checksums, one after the other, suffixed ``-N`` (N parts)."""
+    joined = b"".join(base64.b64decode(encode(algorithm, p)) for p in parts)
+    whole = digest(algorithm, joined)
+    assert whole is not None, "no composite without an algorithm"
+    return f"{encode(algorithm, whole)}-{len(parts)}"
 
 
 class RunningChecksum:

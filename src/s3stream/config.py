@@ -73,9 +73,12 @@ class UploadConfig:
     preset: PresetName = "auto"
     part_size: int | None = None
     concurrency: int | None = None
-    checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME
-    max_parts: int = MAX_PARTS
-    equal_parts: bool = False
+    checksum: ChecksumAlgorithm | str | None = None
+    """``None``: the best the store verifies (see :mod:`s3stream.engine.choices`)."""
+    max_parts: int | None = None
+    """``None``: the store's part limit (S3's 10,000)."""
+    equal_parts: bool | None = None
+    """``None``: equal parts where the store needs them (Cloudflare R2)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     leave_parts_on_error: bool = False
     progress_interval: float = 0.1
@@ -99,6 +102,8 @@ class UploadConfig:
     """Fail (``PreconditionFailed``) instead of overwriting an existing key."""
     max_bandwidth: int | None = None
     """Bytes per second, at least 64 KiB/s (``None``: no limit)."""
+    verify: bool = False
+    """Read the object back after the upload and compare its checksum."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -110,12 +115,13 @@ class UploadConfig:
             validate_part_size(self.part_size)
         if self.concurrency is not None and not 1 <= self.concurrency <= 64:
             raise ConfigError(f"concurrency {self.concurrency} is invalid: use 1 to 64")
-        if not 1 <= self.max_parts <= MAX_PARTS:
+        if self.max_parts is not None and not 1 <= self.max_parts <= MAX_PARTS:
             raise ConfigError(f"max_parts {self.max_parts} is invalid: use 1 to {MAX_PARTS}")
         if self.progress_interval < 0:
             raise ConfigError("progress_interval must not be negative")
         try:
-            object.__setattr__(self, "checksum", ChecksumAlgorithm.parse(self.checksum))
+            if self.checksum is not None:
+                object.__setattr__(self, "checksum", ChecksumAlgorithm.parse(self.checksum))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if isinstance(self.tagging, str):
@@ -130,6 +136,8 @@ class UploadConfig:
             raise ConfigError(
                 "choose one encryption: sse (SSE-S3 or KMS) or an SSE-C key, not both"
             )
+        if self.verify and self.checksum is ChecksumAlgorithm.NONE:
+            raise ConfigError("verify compares checksums: drop checksum none, or verify")
         bandwidth = self.max_bandwidth
         if bandwidth is not None and (
             isinstance(bandwidth, bool)
@@ -155,9 +163,15 @@ class UploadConfig:
         )
 
     @property
-    def checksum_algorithm(self) -> ChecksumAlgorithm:
-        assert isinstance(self.checksum, ChecksumAlgorithm)
+    def chosen_checksum(self) -> ChecksumAlgorithm | None:
+        """The algorithm asked for, or ``None`` when the store's capabilities choose."""
+        assert self.checksum is None or isinstance(self.checksum, ChecksumAlgorithm)
         return self.checksum
+
+    @property
+    def checksum_algorithm(self) -> ChecksumAlgorithm:
+        """The algorithm asked for (CRC64NVME, S3's own, when none was)."""
+        return self.chosen_checksum or ChecksumAlgorithm.CRC64NVME
 
     def with_options(self, **options: Any) -> UploadConfig:
         """A copy with ``options`` applied; unknown names are a :class:`ConfigError`."""
@@ -178,7 +192,12 @@ class UploadConfig:
         preset = PRESETS[self.preset] if self.preset != "auto" else auto_preset(size)
         part_size = self.part_size or preset.part_size
         concurrency = self.concurrency or preset.concurrency
-        plan = plan_parts(size, part_size, max_parts=self.max_parts, equal_parts=self.equal_parts)
+        plan = plan_parts(
+            size,
+            part_size,
+            max_parts=self.max_parts or MAX_PARTS,
+            equal_parts=bool(self.equal_parts),
+        )
         return plan, concurrency
 
 
@@ -191,7 +210,7 @@ def _check_types(config: UploadConfig) -> None:
                 f"{name} must be a whole number, not {value!r}"
                 + (" (sizes are byte counts, e.g. 64 * 1024**2)" if name == "part_size" else "")
             )
-    if not isinstance(config.checksum, str | ChecksumAlgorithm):
+    if config.checksum is not None and not isinstance(config.checksum, str | ChecksumAlgorithm):
         raise ConfigError(
             f"checksum must be a ChecksumAlgorithm or one of its names, not {config.checksum!r}"
         )

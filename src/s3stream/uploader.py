@@ -11,21 +11,25 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 from s3stream.checksums import ChecksumAlgorithm
-from s3stream.config import PresetName, UploadConfig, validate_target
+from s3stream.config import PresetName, UploadConfig, validate_bucket, validate_target
 from s3stream.engine.bandwidth import TokenBucket
+from s3stream.engine.choices import for_store
 from s3stream.engine.filewriter import FileWriter, open_regular_file
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
 from s3stream.engine.retry import RetryPolicy
 from s3stream.engine.writer import MultipartWriter
-from s3stream.errors import ConfigError, SourceError
+from s3stream.errors import ConfigError, SourceError, StoreError, UploadFailed
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadControl, UploadSession
 from s3stream.store.attributes import CustomerKey
 from s3stream.store.boto import BotoStore, make_client
-from s3stream.store.protocol import ObjectStore
+from s3stream.store.capabilities import Capabilities
+from s3stream.store.known import CapabilityCache, KnownStores
+from s3stream.store.probe import Probe, ProbeReport
+from s3stream.store.protocol import Objects, ObjectStore
 
 W = TypeVar("W", bound=MultipartWriter)
 Chunk = bytes | bytearray | memoryview
@@ -41,9 +45,9 @@ class UploadOptions(TypedDict, total=False):
     preset: PresetName
     part_size: int | None
     concurrency: int | None
-    checksum: ChecksumAlgorithm | str
-    max_parts: int
-    equal_parts: bool
+    checksum: ChecksumAlgorithm | str | None
+    max_parts: int | None
+    equal_parts: bool | None
     retry: RetryPolicy
     leave_parts_on_error: bool
     progress_interval: float
@@ -64,6 +68,7 @@ class UploadOptions(TypedDict, total=False):
     expected_bucket_owner: str | None
     no_clobber: bool
     max_bandwidth: int | None
+    verify: bool
     control: UploadControl
 
 
@@ -81,6 +86,16 @@ class S3StreamUploader:
     Bandwidth: the ``max_bandwidth`` of ``config`` is one limit shared by all the uploads
     of this uploader that run at once (a recursive copy keeps to it as a whole); an upload
     given its own ``max_bandwidth`` keyword keeps to that one instead, alone.
+
+    What the store can do decides the checksum, the part plan and whether ``no_clobber`` can
+    be honoured (:mod:`s3stream.engine.choices`). ``store_profile`` names it (``"aws"``,
+    ``"r2"``, ... see :mod:`s3stream.store.profiles`, or ready
+    :class:`~s3stream.store.capabilities.Capabilities`; default: ``S3STREAM_STORE_PROFILE``);
+    without one a probe cached for the endpoint and bucket (``s3stream doctor``), the
+    endpoint's host name, or else a quick probe on first contact (cached beside the journal)
+    tells. ``ca_bundle`` and
+    ``verify_ssl`` set how the store's TLS certificate is checked (``AWS_CA_BUNDLE`` applies
+    when neither is given).
     """
 
     def __init__(
@@ -94,6 +109,9 @@ class S3StreamUploader:
         config: UploadConfig | None = None,
         payload_signing: bool = False,
         journal: Journal | str | os.PathLike[str] | bool | None = None,
+        store_profile: str | Capabilities | None = None,
+        ca_bundle: str | None = None,
+        verify_ssl: bool = True,
     ) -> None:
         self.config = config or UploadConfig()
         rate = self.config.max_bandwidth
@@ -108,9 +126,16 @@ class S3StreamUploader:
                     region=region,
                     profile=profile,
                     payload_signing=payload_signing,
+                    verify=ca_bundle if verify_ssl else False,
                 )
             store = BotoStore(client)
         self.store: ObjectStore = store
+        objects = store if isinstance(store, Objects) else getattr(store, "objects", None)
+        self.objects: Objects | None = objects
+        cache = None if journal is False else CapabilityCache(_cache_path(journal))
+        named = store_profile or os.environ.get("S3STREAM_STORE_PROFILE") or None
+        self.stores = KnownStores(store, objects, profile=named, cache=cache)
+        """The capabilities of each bucket uploaded to (see :meth:`capabilities`)."""
 
     @property
     def journal(self) -> Journal | None:
@@ -140,16 +165,29 @@ class S3StreamUploader:
         validate_target(bucket, key)
         options = dict(options)
         control = options.pop("control", None)
+        if resume is not None:  # an upload keeps the checksum it started with
+            options["checksum"] = resume.algorithm
         config = self.config.with_options(**options)
         throttle = self.throttle
         if "max_bandwidth" in options:
             rate = config.max_bandwidth
             throttle = TokenBucket(rate) if rate is not None else None
+        try:
+            caps = self.capabilities(bucket, _folder(key))
+        except StoreError as exc:  # the store could not be probed: no upload can work
+            raise UploadFailed(
+                f"upload to s3://{bucket}/{key} failed: {exc}",
+                bucket=bucket,
+                key=key,
+                upload_id=None,
+            ) from exc
+        config, use = for_store(config, caps)
         writer = kind(
             self.store,
             bucket,
             key,
             config,
+            checksums=use,
             size=size,
             on_progress=on_progress,
             journal=self.journal,
@@ -160,6 +198,29 @@ class S3StreamUploader:
         if control is not None:
             control.attach(writer)
         return writer
+
+    def capabilities(self, bucket: str, prefix: str = "") -> Capabilities:
+        """What the store can do for ``bucket`` (found out once; a first contact with an
+        unknown store probes it under ``prefix``)."""
+        validate_bucket(bucket)
+        return self.stores.for_bucket(bucket, prefix)
+
+    def upload_config(self, bucket: str, key: str, **options: Any) -> UploadConfig:
+        """The configuration an upload to ``bucket/key`` with ``options`` will use: what the
+        options leave open decided for the store (checksum, part limit, equal parts)."""
+        validate_target(bucket, key)
+        config = self.config.with_options(**options)
+        return for_store(config, self.capabilities(bucket, _folder(key)))[0]
+
+    def probe(self, bucket: str, prefix: str = "", *, full: bool = True) -> ProbeReport:
+        """Measure what the store honours with a few requests under ``prefix`` (cleaned up
+        after), remember it for ``bucket`` and cache it (``s3stream doctor``)."""
+        validate_bucket(bucket)
+        if self.objects is None:
+            raise ConfigError("this store has no object calls to probe with: give a client")
+        report = Probe(self.store, self.objects, bucket, prefix).run(full=full)
+        self.stores.learn(bucket, report)
+        return report
 
     def upload_file(
         self,
@@ -326,3 +387,17 @@ def _source_kind(source: object) -> Literal["file", "async", "iter"]:
         f"cannot stream from a {type(source).__name__}: give a binary file object, "
         "an iterable or an async iterable of bytes"
     )
+
+
+def _folder(key: str) -> str:
+    """The "directory" of ``key`` (where a probe may write: next to the upload)."""
+    return key.rpartition("/")[0] + "/" if "/" in key else ""
+
+
+def _cache_path(journal: Journal | str | os.PathLike[str] | bool | None) -> Path:
+    """Where probed capabilities are cached: beside the journal."""
+    if isinstance(journal, Journal):
+        return journal.path.with_name("stores.json")
+    if isinstance(journal, str | os.PathLike):
+        return Path(journal).with_name("stores.json")
+    return default_journal_path().with_name("stores.json")

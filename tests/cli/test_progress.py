@@ -97,5 +97,5 @@ def test_plain_reporter_lines_and_summary(capsys: pytest.CaptureFixture[str]) ->
     assert "s3stream: s3://bkt/k: 3.0 MiB / 6.0 MiB (50%), 3.0 MiB/s, ETA 1.0s" in captured.err
     assert captured.out == (
         "uploaded in.bin to s3://bkt/k: 6.0 MiB in 1.5s (4.0 MiB/s), 2 parts, "
-        "crc64nvme AAAAAAAAAAA=\n"
+        "crc64nvme AAAAAAAAAAA=; not verified by the store: --verify reads it back\n"
     )

@@ -50,7 +50,7 @@ from s3stream.gateway import (
 from s3stream.gateway.auth import owner_id
 from s3stream.limits import MiB
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
-from tests.support.gateway import Clock
+from tests.support.gateway import Clock, leases
 
 TOKEN_A = "fuzz-token-aaaaaaaaaaaaaaaa"
 TOKEN_B = "fuzz-token-bbbbbbbbbbbbbbbb"
@@ -789,7 +789,7 @@ def test_fuzzed_request_sequences_s3_store(
         lock_wait=0.2,
         clock=clock,
     )
-    store.leases.clock = clock
+    leases(store).clock = clock
     world = S3World(store, clock, replace(SETTINGS, key_prefix=prefix), sweeps=False)
     run(play(world, data.draw, steps, seeded))
 

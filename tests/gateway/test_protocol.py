@@ -27,6 +27,7 @@ from tests.support.gateway import (
     TestClient,
     Tus,
     app_factory,
+    leases,
     make_s3_store,
     metadata,
     run,
@@ -51,7 +52,7 @@ def s3_gateway(s3server: EmbeddedS3, s3client: Any, bucket: str, unique_key: str
     store = make_s3_store(s3server, bucket, key_prefix=f"{unique_key}/", lock_wait=0.5)
     clock = Clock()
     store.clock = clock
-    store.leases.clock = clock
+    leases(store).clock = clock
 
     def read(key: str) -> bytes:
         data: bytes = s3client.get_object(Bucket=bucket, Key=key)["Body"].read()

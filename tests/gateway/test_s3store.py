@@ -36,6 +36,7 @@ from tests.support.gateway import (
     TestClient,
     Tus,
     app_factory,
+    leases,
     make_s3_store,
     upload_id,
 )
@@ -273,9 +274,9 @@ def test_a_held_lease_makes_another_process_answer_423(
 def test_an_expired_lease_is_taken_over(s3server: EmbeddedS3, bucket: str, prefix: str) -> None:
     clock = Clock()
     crashed = make_s3_store(s3server, bucket, key_prefix=prefix, lease_ttl=10)
-    crashed.leases.clock = clock
+    leases(crashed).clock = clock
     other = make_s3_store(s3server, bucket, key_prefix=prefix, lease_ttl=10, lock_wait=2)
-    other.leases.clock = clock
+    leases(other).clock = clock
 
     async def main() -> None:
         lease = f"{crashed.state_prefix}{'X' * 32}.lock"
@@ -293,7 +294,7 @@ def test_sweeper_aborts_expired_multipart_uploads(
 ) -> None:
     clock = Clock()
     store = make_s3_store(s3server, bucket, key_prefix=prefix, clock=clock)
-    store.leases.clock = clock
+    leases(store).clock = clock
     data = os.urandom(6 * MiB)
     with TestClient(app_factory(store, clock)(TusSettings(expiration=60))) as http:
         tus = Tus(http)

@@ -1,6 +1,8 @@
-"""One conformance suite for every store implementation: the in-memory store and the real
-SeaweedFS through botocore answer the same calls with the same outcomes. A store added later
-joins by adding a case to the ``target`` fixture."""
+"""One conformance suite for every store implementation: the in-memory store, the real
+SeaweedFS and moto's server through botocore answer the same calls with the same outcomes,
+where their capabilities agree; where they differ (moto verifies no checksum), the suite asks
+the store's capabilities (measured by the probe, once per session) what to expect. A store
+added later joins by adding a case to the ``target`` fixture."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from s3stream.checksums import ChecksumAlgorithm, combine, digest, encode
+from s3stream.checksums import ChecksumAlgorithm, combine, composite, digest, encode
 from s3stream.embedded import EmbeddedS3
 from s3stream.errors import (
     AlreadyExists,
@@ -25,11 +27,14 @@ from s3stream.errors import (
 from s3stream.limits import MiB
 from s3stream.store import CREATE, ObjectOptions, Objects, ObjectStore, PartRecord, PutMode
 from s3stream.store.boto import BotoObjects, BotoStore
+from s3stream.store.capabilities import FACTS, Capabilities, Support
 from s3stream.store.cors import RULE_ID, allows_uploads, with_upload_origins
 from s3stream.store.memory import MemoryStore
+from s3stream.store.probe import Probe
+from s3stream.store.profiles import SEAWEEDFS
 from s3stream.store.protocol import BucketCors
 from s3stream.store.types import PresignedPost
-from tests.support.moto import MotoS3
+from tests.support.moto import MOTO_CAPABILITIES, MotoS3
 
 CRC = ChecksumAlgorithm.CRC64NVME
 BUCKET = "test"
@@ -43,9 +48,21 @@ class Target:
     prefix: str
     real: bool
     name: str
+    caps: Capabilities
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
+
+
+PROBED: dict[str, Capabilities] = {}
+"""Each real store's capabilities, probed once per session (the probe runs on every store)."""
+
+
+def probed(name: str, store: ObjectStore, objects: Objects) -> Capabilities:
+    if name not in PROBED:
+        report = Probe(store, objects, BUCKET, "conformance-probe/").run(full=True)
+        PROBED[name] = report.capabilities
+    return PROBED[name]
 
 
 @pytest.fixture(params=["memory", "seaweedfs", "moto"])
@@ -53,19 +70,18 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     prefix = f"conformance-{secrets.token_hex(4)}/"
     if request.param == "memory":
         memory = MemoryStore()
-        yield Target(memory, memory, BUCKET, prefix, real=False, name="memory")
+        yield Target(memory, memory, BUCKET, prefix, False, "memory", memory.capabilities)
         return
     server: EmbeddedS3 | MotoS3 = request.getfixturevalue(
         "s3server" if request.param == "seaweedfs" else "moto"
     )
     client = server.client()
-    yield Target(
-        BotoStore(client), BotoObjects(client), BUCKET, prefix, real=True, name=request.param
-    )
+    store, objects = BotoStore(client), BotoObjects(client)
+    caps = probed(request.param, store, objects)
+    yield Target(store, objects, BUCKET, prefix, True, request.param, caps)
 
 
 KNOWN_GAPS = {
-    ("moto", "checksums"): "moto neither verifies nor reports CRC64NVME checksums",
     ("moto", "aborted"): "moto answers 500, not NoSuchUpload, for a part of an aborted upload",
     ("moto", "form-size"): "moto does not enforce a POST policy's content-length-range",
 }
@@ -143,10 +159,9 @@ def test_listing_by_prefix(target: Target) -> None:
     assert [(i.key, i.size) for i in listed] == [(target.key("l/1"), 1), (target.key("l/2"), 2)]
 
 
-def test_a_whole_object_put_verifies_its_checksum(
-    target: Target, request: pytest.FixtureRequest
-) -> None:
-    known_gap(request, target, "checksums")
+def test_a_whole_object_put_verifies_its_checksum(target: Target) -> None:
+    """A store that verifies CRC64NVME refuses a wrong value and reports the right one; one
+    that only accepts it (moto) takes either (which is why s3stream sends it none)."""
     key = target.key("p")
     info = target.store.put_object(
         target.bucket,
@@ -158,8 +173,9 @@ def test_a_whole_object_put_verifies_its_checksum(
     )
     assert info.checksum == crc(b"payload")
     head = target.store.head_object(target.bucket, key)
-    assert head is not None and head.checksum == crc(b"payload") and head.metadata == {"k": "v"}
-    with pytest.raises(StoreError) as bad:
+    assert head is not None and head.metadata == {"k": "v"}
+
+    def put_wrong() -> None:
         target.store.put_object(
             target.bucket,
             key,
@@ -168,7 +184,15 @@ def test_a_whole_object_put_verifies_its_checksum(
             checksum_value=crc(b"other"),
             options=ObjectOptions(),
         )
-    assert not isinstance(bad.value, NotFound | PreconditionFailed | AlreadyExists)
+
+    if target.caps.support(CRC) is Support.VERIFIED:
+        assert head.checksum == crc(b"payload")
+        with pytest.raises(StoreError) as bad:
+            put_wrong()
+        assert not isinstance(bad.value, NotFound | PreconditionFailed | AlreadyExists)
+    else:
+        assert target.caps.support(CRC) is Support.ACCEPTED and head.checksum is None
+        put_wrong()
     with pytest.raises(AlreadyExists):
         target.store.put_object(
             target.bucket,
@@ -211,10 +235,9 @@ def whole_crc(data: bytes, cut: int) -> str:
     return combine(CRC, [p for p in pieces if p is not None])
 
 
-def test_a_multipart_upload_completes_with_its_full_object_checksum(
-    target: Target, request: pytest.FixtureRequest
-) -> None:
-    known_gap(request, target, "checksums")
+def test_a_multipart_upload_completes_with_its_full_object_checksum(target: Target) -> None:
+    """The whole object's CRC, combined from the parts', is what the store verifies and
+    reports (a store without full-object checksums takes the completion and reports none)."""
     key = target.key("m")
     upload_id, data, parts = two_parts(target, key)
     listed = target.store.list_parts(target.bucket, key, upload_id)
@@ -229,7 +252,8 @@ def test_a_multipart_upload_completes_with_its_full_object_checksum(
     info = target.store.complete_multipart_upload(
         target.bucket, key, upload_id, parts, checksum=CRC, checksum_value=expected
     )
-    assert info.checksum == expected
+    full = target.caps.whole(CRC) == "full_object"
+    assert info.checksum == (expected if full else None)
     blob = target.objects.get(target.bucket, key)
     assert blob is not None and blob.data == data
     with pytest.raises(NoSuchUpload):
@@ -382,3 +406,56 @@ def test_form_upload_policies_cap_the_size(request: pytest.FixtureRequest, targe
         big = httpx.post(post.url, data=dict(post.fields), files={"file": ("f", b"x" * 11)})
         assert big.status_code == 400
         assert target.objects.get(target.bucket, target.key("form-big")) is None
+
+
+# ------------------------------------------------------------------ capabilities
+
+
+def test_the_probe_finds_what_the_store_is_documented_to_do(target: Target) -> None:
+    """The probe measures each store as its profile (SeaweedFS), its own description (the
+    in-memory store) or docs/stores.md (moto) says: the sources of those facts stay true."""
+    documented = {
+        "memory": MemoryStore.capabilities.to_json(),
+        "seaweedfs": SEAWEEDFS.to_json(),
+        "moto": MOTO_CAPABILITIES,
+    }[target.name]
+    measured = (
+        target.caps
+        if target.real
+        else Probe(target.store, target.objects, target.bucket, target.prefix).run().capabilities
+    ).to_json()
+    assert {f: measured[f] for f in FACTS} == {f: documented[f] for f in FACTS}
+
+
+def test_a_composite_checksum_is_the_checksum_of_the_part_checksums(target: Target) -> None:
+    """SHA-256 does not combine: where the store keeps multipart SHA-256 checksums, the
+    object's is the composite of the parts' (what s3stream compares with)."""
+    if target.caps.whole(ChecksumAlgorithm.SHA256) != "composite":
+        pytest.skip(f"{target.name} keeps no multipart SHA-256 checksum")
+    sha = ChecksumAlgorithm.SHA256
+    key = target.key("composite")
+    data = os.urandom(5 * MiB + 10)
+    upload_id = target.store.create_multipart_upload(
+        target.bucket, key, checksum=sha, options=ObjectOptions(), full_object=False
+    )
+    parts = []
+    digests = []
+    for number, chunk in ((1, data[: 5 * MiB]), (2, data[5 * MiB :])):
+        found = digest(sha, chunk)
+        assert found is not None
+        digests.append(found)
+        parts.append(
+            target.store.upload_part(
+                target.bucket,
+                key,
+                upload_id,
+                number,
+                memoryview(chunk),
+                checksum=sha,
+                checksum_value=encode(sha, found),
+            )
+        )
+    info = target.store.complete_multipart_upload(
+        target.bucket, key, upload_id, parts, checksum=sha, checksum_value=None
+    )
+    assert info.checksum == composite(sha, digests) and info.checksum.endswith("-2")

@@ -2,7 +2,8 @@
 
 Every request is shown to a *policy* (``policy(RequestInfo) -> Fault | None``) which may inject a
 fault: reset the connection before or during the request body, answer an S3-style error
-without forwarding, stall, or cut the response short. Keep-alive connections are followed
+without forwarding, stall, cut the response short, or forward the request without some of its
+headers (a store that ignores them). Keep-alive connections are followed
 request by request, ``Expect: 100-continue`` is honoured, and bodies are streamed.
 """
 
@@ -96,6 +97,11 @@ class Fault:
         client has given up waiting by then.
         """
         return cls("stall", seconds=seconds)
+
+    @classmethod
+    def strip_headers(cls, *names: str) -> Fault:
+        """Forward the request without the headers *names* (as a store that ignores them)."""
+        return cls("strip", headers={name.lower(): "" for name in names})
 
     @classmethod
     def truncate_response(cls, after_bytes: int) -> Fault:
@@ -246,6 +252,18 @@ class _Message:
             value = value.strip()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         return cls(head, start, headers)
+
+    def without(self, names: Iterable[str]) -> _Message:
+        """This request with the headers ``names`` (lower-case) left out."""
+        drop = set(names)
+        lines = self.head.decode("latin-1").split("\r\n")
+        kept = [lines[0]] + [
+            line
+            for line in lines[1:]
+            if line and line.partition(":")[0].strip().lower() not in drop
+        ]
+        head = ("\r\n".join(kept) + "\r\n\r\n").encode("latin-1")
+        return _Message.parse(head)
 
     def wants_close(self) -> bool:
         return "close" in self.headers.get("connection", "").lower()
@@ -470,6 +488,8 @@ class FaultProxy:
                     continue
                 if fault is not None and kind == "stall" and self._stopping.wait(fault.seconds):
                     return
+                if fault is not None and kind == "strip":
+                    request = request.without(fault.headers)
                 if upstream is None or upstream.has_input():
                     if upstream is not None:
                         self._close(upstream)

@@ -20,10 +20,12 @@ import httpx
 
 from s3stream.embedded import EmbeddedS3
 from s3stream.gateway import GatewayOptions, Hooks, TusSettings, UploadStore, build_app
+from s3stream.gateway.lease import Leases
 from s3stream.gateway.model import Upload
 from s3stream.gateway.s3store.store import S3UploadStore
 from s3stream.limits import MiB
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.profiles import SEAWEEDFS
 
 with warnings.catch_warnings():  # starlette suggests httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -186,6 +188,12 @@ def make_s3_store(
     return S3UploadStore(store, BotoObjects(store.client), bucket, **kwargs)
 
 
+def leases(store: S3UploadStore) -> Leases:
+    """The store's leases in the bucket (of a store whose conditional writes hold)."""
+    assert isinstance(store.leases, Leases)
+    return store.leases
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
@@ -301,7 +309,7 @@ def serve_asgi(
         secret_key=secret_key or server.secret_key,
         connect_timeout=1,
     )
-    app, _ = build_from_args(args, BotoStore(client))
+    app, _, _ = build_from_args(args, BotoStore(client), capabilities=SEAWEEDFS)
     return app
 
 

@@ -1,5 +1,6 @@
 """moto's S3 server (``moto_server`` from ``moto[server]``) on 127.0.0.1: a second S3
-implementation for the tests, beside SeaweedFS."""
+implementation for the tests, beside SeaweedFS; over HTTPS with ``tls=True`` (a certificate
+from the same local CA as the embedded store's, passed with ``-c``/``-k``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -17,12 +19,31 @@ from typing import Any, Self
 import botocore.session
 import httpx
 
+from s3stream.embedded.tls import local_certificates
 from s3stream.store.boto import make_client
+from s3stream.store.capabilities import ALGORITHMS
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "moto-test-access"
 SECRET_KEY = "moto-test-secret"
 REGION = "us-east-1"
+
+
+MOTO_CAPABILITIES: dict[str, Any] = {
+    "checksums": {a.value: "accepted" for a in ALGORITHMS},
+    "multipart": {},
+    "list_parts_checksums": False,
+    "trailers": True,
+    "if_none_match_put": True,
+    "if_none_match_complete": True,
+    "if_match_put": True,
+    "if_match_delete": True,
+    "upload_part_copy": True,
+    "max_parts": 10_000,
+    "equal_parts": False,
+    "addressing": "path",
+}
+"""What ``s3stream doctor`` finds on moto (docs/stores.md shows it)."""
 
 
 def _free_port() -> int:
@@ -42,15 +63,26 @@ def moto_binary() -> str:
 class MotoS3:
     """A ``moto_server`` process; ``buckets`` are created once it answers."""
 
-    def __init__(self, buckets: tuple[str, ...] = (), log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        buckets: tuple[str, ...] = (),
+        log_path: Path | None = None,
+        tls_dir: Path | None = None,
+    ) -> None:
         self.port = _free_port()
         self.buckets = buckets
         self.log_path = log_path
+        self.tls = local_certificates(tls_dir) if tls_dir is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{HOST}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return None if self.tls is None else str(self.tls.ca)
 
     def env(self) -> dict[str, str]:
         """The AWS_* variables that point the standard chain at this server."""
@@ -59,6 +91,7 @@ class MotoS3:
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            **({"AWS_CA_BUNDLE": self.ca_bundle} if self.ca_bundle else {}),
         }
 
     def client(self) -> Any:
@@ -67,6 +100,7 @@ class MotoS3:
             region=REGION,
             access_key=ACCESS_KEY,
             secret_key=SECRET_KEY,
+            verify=self.ca_bundle,
         )
 
     def kms_client(self) -> Any:
@@ -82,8 +116,9 @@ class MotoS3:
     def start(self) -> None:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        tls = [] if self.tls is None else ["-c", str(self.tls.cert), "-k", str(self.tls.key)]
         self._proc = subprocess.Popen(
-            [moto_binary(), "-H", HOST, "-p", str(self.port)],
+            [moto_binary(), "-H", HOST, "-p", str(self.port), *tls],
             stdout=log,
             stderr=log,
             env=env,
@@ -94,7 +129,8 @@ class MotoS3:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"moto_server exited with {self._proc.returncode}")
             try:
-                httpx.get(f"{self.endpoint_url}/moto-api/", timeout=1)
+                trust = ssl.create_default_context(cafile=self.ca_bundle)
+                httpx.get(f"{self.endpoint_url}/moto-api/", timeout=1, verify=trust)
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:

@@ -142,6 +142,7 @@ _STORE_HINTS = {
     "EndpointConnectionError": "cannot reach the store: check --endpoint-url "
     "(or AWS_ENDPOINT_URL_S3) and that the store is running",
     "ConnectTimeoutError": "cannot reach the store: check --endpoint-url and the network",
+    "SSLError": "pass --ca-bundle FILE with the store's CA certificate (or set AWS_CA_BUNDLE)",
 }
 
 

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import warnings
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
+from urllib3.exceptions import InsecureRequestWarning
 
 from s3stream.cli.common import UsageError
-from s3stream.cli.settings import ENDPOINT_URL, PROFILE, REGION, Settings
+from s3stream.cli.settings import (
+    CA_BUNDLE,
+    ENDPOINT_URL,
+    NO_VERIFY_SSL,
+    PROFILE,
+    REGION,
+    STORE_PROFILE,
+    Settings,
+)
 from s3stream.config import UploadConfig
 from s3stream.resume.journal import Journal
+from s3stream.store.profiles import PROFILES
 from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
@@ -32,6 +43,23 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--profile", metavar="NAME", help="profile from ~/.aws/config")
     group.add_argument("--region", metavar="REGION", help="region to sign requests for")
+    group.add_argument(
+        "--store-profile",
+        metavar="NAME",
+        help=f"what the store can do: {', '.join(PROFILES)} (default: `s3stream doctor`'s "
+        "cached result, the endpoint's host name, or a quick probe)",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="CA certificates to check the store's TLS certificate with (AWS_CA_BUNDLE too)",
+    )
+    group.add_argument(
+        "--no-verify-ssl",
+        action="store_true",
+        default=None,
+        help="do not check the store's TLS certificate (not recommended)",
+    )
 
 
 def check_credentials(profile: str | None) -> None:
@@ -63,7 +91,18 @@ def connect(
     region = settings.get(REGION)
     profile = settings.get(PROFILE)
     check_credentials(profile)
+    verify_ssl = not settings.get(NO_VERIFY_SSL)
+    if not verify_ssl:
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        log.warning("the store's TLS certificate is not checked (--no-verify-ssl)")
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
     return S3StreamUploader(
-        endpoint_url=endpoint, region=region, profile=profile, journal=journal, config=config
+        endpoint_url=endpoint,
+        region=region,
+        profile=profile,
+        journal=journal,
+        store_profile=settings.get(STORE_PROFILE),
+        ca_bundle=settings.get(CA_BUNDLE),
+        verify_ssl=verify_ssl,
+        config=config,
     )

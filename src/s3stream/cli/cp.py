@@ -42,6 +42,7 @@ from s3stream.cli.settings import (
     PART_SIZE,
     PRESET,
     TRANSFERS,
+    VERIFY,
     Settings,
 )
 from s3stream.cli.tree import Filter, select
@@ -130,14 +131,16 @@ def add_parser(subparsers: Any) -> None:
     upload.add_argument(
         "--checksum",
         metavar="ALG",
-        help="crc64nvme (default), crc32c, crc32, sha256 or none",
+        help="crc64nvme, crc32c, crc32, sha256 or none (default: the best the store verifies)",
     )
-    upload.add_argument("--max-parts", metavar="N", help="the store's part limit (10000)")
+    upload.add_argument(
+        "--max-parts", metavar="N", help="the most parts to use (default: the store's limit)"
+    )
     upload.add_argument(
         "--equal-parts",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="keep every part the same size (needed by Cloudflare R2)",
+        help="keep every part the same size (default: where the store needs it, as R2 does)",
     )
     upload.add_argument(
         "--content-type",
@@ -173,6 +176,12 @@ def add_parser(subparsers: Any) -> None:
         "--bwlimit",
         metavar="RATE",
         help="the most bytes per second, for all files together: 10MiB/s, 80Mbit, ...",
+    )
+    upload.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the object back after the upload and compare its checksum",
     )
     upload.add_argument(
         "--leave-parts-on-error",
@@ -294,6 +303,7 @@ def upload_options(settings: Settings) -> dict[str, Any]:
         "equal_parts": settings.get(EQUAL_PARTS),
         "no_clobber": settings.get(NO_CLOBBER),
         "leave_parts_on_error": settings.get(LEAVE_PARTS_ON_ERROR),
+        "verify": settings.get(VERIFY),
         "content_type": settings.get(CONTENT_TYPE),
         "metadata": settings.get(METADATA),
         **attribute_options(settings),
@@ -347,7 +357,12 @@ def run(args: argparse.Namespace) -> int:
     uploader = connect(settings, config=bandwidth)
     size = source.size if source.kind == "file" else expected
     reporter = make_reporter(mode)
-    reporter.start(start_info(source.display, dst.bucket, dst.key, size, options))
+    try:
+        config = uploader.upload_config(dst.bucket, dst.key, **options)
+    except BaseException as exc:
+        reporter.failed(exc)
+        raise
+    reporter.start(start_info(source.display, dst.bucket, dst.key, size, options, config))
     try:
         with Interrupts(upload_id=lambda: reporter.upload_id):
             result = _upload(uploader, source, dst, expected, reporter, options)

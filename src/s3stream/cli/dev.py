@@ -58,6 +58,7 @@ examples:
   s3stream dev                                   # bucket "dev", data in ~/.local/state
   s3stream dev --dir ./s3data --port 8333 --bucket media --bucket logs
   s3stream dev --cors-origin http://localhost:5173   # your web app uploads directly
+  s3stream dev --tls                             # HTTPS; exports AWS_CA_BUNDLE too
   eval "$(s3stream dev --print-env)"             # in another shell: use the store
   s3stream cp video.mp4 s3://dev/
 
@@ -99,6 +100,13 @@ def add_parser(subparsers: Any) -> None:
         f"(default: {' and '.join(PAGE_ORIGINS)})",
     )
     parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve HTTPS with a certificate from a local CA kept in the data directory "
+        "(exported as AWS_CA_BUNDLE; default: as the last run)",
+    )
+    parser.add_argument(
         "--print-env",
         action="store_true",
         help="print the exports for the store of --dir and exit (the store may run elsewhere)",
@@ -118,6 +126,7 @@ class DevState:
     secret_key: str
     region: str = "us-east-1"
     port: int | None = None
+    tls: bool = False
 
     @classmethod
     def new(cls) -> DevState:
@@ -139,6 +148,7 @@ def load_state(data_dir: Path) -> DevState | None:
             secret_key=str(raw["secret_key"]),
             region=str(raw.get("region") or "us-east-1"),
             port=int(port) if port else None,
+            tls=bool(raw.get("tls", False)),
         )
     except FileNotFoundError:
         return None
@@ -197,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     state = load_state(data_dir) or DevState.new()
     if args.region:
         state.region = args.region
+    if args.tls is not None:
+        state.tls = args.tls
     port = args.port or state.port
     if args.print_env:
         state.port = port or _free_port()
@@ -253,6 +265,7 @@ def _store(data_dir: Path, buckets: list[str], state: DevState, port: int | None
         access_key=state.access_key,
         secret_key=state.secret_key,
         region=state.region,
+        tls=state.tls,
     )
 
 

@@ -19,7 +19,7 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-from s3stream.cli import abort, cors, cp, dev, gc, ls, presign, resume, serve
+from s3stream.cli import abort, cors, cp, dev, doctor, gc, ls, presign, resume, serve
 from s3stream.cli.common import (
     EXIT_CODES_HELP,
     EXIT_USAGE,
@@ -29,7 +29,7 @@ from s3stream.cli.common import (
     describe_error,
 )
 
-COMMANDS: tuple[ModuleType, ...] = (cp, ls, resume, abort, gc, presign, serve, dev, cors)
+COMMANDS: tuple[ModuleType, ...] = (cp, ls, resume, abort, gc, presign, doctor, serve, dev, cors)
 """In help order."""
 
 DESCRIPTION = """\
@@ -47,6 +47,7 @@ examples:
   s3stream resume --all              # continue them
   s3stream gc s3://my-bucket --older-than 7d
   s3stream presign --expires 1h s3://my-bucket/out.mp4
+  s3stream doctor s3://my-bucket     # what the store honours, and what s3stream does
   s3stream serve                     # the tus upload gateway (embedded store if no endpoint)
   s3stream dev --bucket media        # a local store; prints `export AWS_...` lines
   s3stream cors s3://my-bucket --origin https://app.example.com  # direct browser uploads

@@ -11,7 +11,8 @@ NDJSON events (``--json``, on stdout, one object per line, all with ``event``, `
 ``progress``   parts_done, parts_total, percent, rate, eta (every 0.5 s at most; once at the end)
 ``part_done``  parts_done, parts_total (one event per finished part)
 ``completed``  bucket, key, etag, version_id, size, checksum, checksum_algorithm,
-               checksum_type, parts, duration
+               checksum_type, parts, duration, verified (full-object, parts, read-back or
+               none), verified_by (store, s3stream or null)
 ``failed``     error, error_type, exit_code
 """
 
@@ -85,10 +86,16 @@ def write_stdout(line: str) -> bool:
 
 
 def start_info(
-    source: str, bucket: str, key: str, size: int | None, options: dict[str, Any]
+    source: str,
+    bucket: str,
+    key: str,
+    size: int | None,
+    options: dict[str, Any],
+    config: UploadConfig | None = None,
 ) -> Start:
-    """What the upload of ``size`` bytes (``None``: unknown) with ``options`` will use."""
-    config = UploadConfig(**options)
+    """What the upload of ``size`` bytes (``None``: unknown) with ``options`` will use
+    (``config``: the options as decided for the store)."""
+    config = config or UploadConfig(**options)
     plan, concurrency = config.resolve(size)
     return Start(
         source=source,
@@ -100,6 +107,19 @@ def start_info(
         parts_total=plan.part_count,
         checksum_algorithm=config.checksum_algorithm.value,
     )
+
+
+VERIFICATIONS = {
+    "full-object": "whole object verified by the store",
+    "parts": "parts verified by the store, not the whole object",
+    "read-back": "read back and verified by s3stream",
+    "none": "not verified by the store: --verify reads it back",
+}
+
+
+def verification(result: UploadResult) -> str:
+    """What was verified of ``result``, in words."""
+    return VERIFICATIONS.get(result.verified, result.verified)
 
 
 def choose_mode(*, json_events: bool, quiet: bool, stream: TextIO | None = None) -> Mode:
@@ -227,7 +247,7 @@ class Reporter:
         return (
             f"uploaded {source} to s3://{result.bucket}/{result.key}: "
             f"{format_size(result.size)} in {format_duration(result.duration)} "
-            f"({format_size(rate)}/s), {parts}{checksum}"
+            f"({format_size(rate)}/s), {parts}{checksum}; {verification(result)}"
         )
 
 
@@ -409,6 +429,8 @@ class JsonReporter(Reporter):
             parts=result.parts,
             reused_bytes=result.reused_bytes,
             duration=round(result.duration, 3),
+            verified=result.verified,
+            verified_by=result.verified_by,
         )
 
     def _failed(self, exc: BaseException, message: str, code: int) -> None:

@@ -98,7 +98,29 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "read on, in buffers the pool can spare; 0 holds every upload to one part of memory "
         "(%(default)s)",
     )
-    s3.add_argument("--checksum", default="crc64nvme", help="S3 checksum (%(default)s)")
+    s3.add_argument(
+        "--checksum",
+        default=None,
+        help="crc64nvme, crc32c, crc32 or none (default: the best CRC the store verifies)",
+    )
+    s3.add_argument(
+        "--store-profile",
+        help="what the store can do (aws, minio, ceph, r2, b2, gcs, wasabi, seaweedfs, garage, "
+        "generic; env S3STREAM_STORE_PROFILE); default: `s3stream doctor`'s cached result, "
+        "else a probe at start-up",
+    )
+    s3.add_argument("--ca-bundle", help="CA certificates for the store's TLS certificate")
+    s3.add_argument(
+        "--no-verify-ssl", action="store_true", help="do not check the store's TLS certificate"
+    )
+    s3.add_argument("--max-parts", type=int, help="the most parts per upload (the store's limit)")
+    s3.add_argument(
+        "--equal-parts",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep parts equal, also for tus chunks and deferred lengths (default: where the "
+        "store needs it, as R2 does)",
+    )
     s3.add_argument(
         "--store-threads",
         type=int,

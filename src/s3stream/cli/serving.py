@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from s3stream.gateway.access import AccessLog
 from s3stream.gateway.app import GatewayOptions, build_app
 from s3stream.gateway.auth import TOKENS_ENV, load_tokens
 from s3stream.gateway.hooks import Hooks
+from s3stream.gateway.instance import MARKER_NAME, InstanceMarker
 from s3stream.gateway.metrics import GatewayMetrics
 from s3stream.gateway.presign import PresignAPI, Presigner, PresignSettings, part_checksum
 from s3stream.gateway.ready import Readiness
@@ -38,8 +39,13 @@ from s3stream.gateway.threads import StoreThreads
 from s3stream.gateway.timeouts import head_timeout_protocol
 from s3stream.gateway.web import DirectUploads, PageMode, WebApp, require_tus_js, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
+from s3stream.resume.journal import default_journal_path
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.capabilities import Capabilities
 from s3stream.store.cors import with_upload_origins
+from s3stream.store.known import CapabilityCache
+from s3stream.store.probe import Probe
+from s3stream.store.profiles import AWS, SEAWEEDFS, profile
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -58,6 +64,29 @@ class _Backend:
     store: BotoStore
     endpoint_url: str
     embedded: bool = False
+    capabilities: Capabilities | None = None
+    """Known without asking (the embedded store)."""
+
+
+def store_capabilities(args: argparse.Namespace, backend: _Backend) -> Capabilities:
+    """What the store can do: the profile named (flag, then ``S3STREAM_STORE_PROFILE``),
+    the embedded store's, a full probe cached by ``s3stream doctor`` (or an earlier start),
+    else a full probe now, which checks among the rest that conditional writes hold."""
+    named = args.store_profile or os.environ.get("S3STREAM_STORE_PROFILE")
+    if named:
+        return profile(named)
+    if backend.capabilities is not None:
+        return backend.capabilities
+    store = backend.store
+    cache = CapabilityCache(default_journal_path().with_name("stores.json"))
+    cached = cache.get(store.endpoint_url, args.bucket)
+    if cached is not None and cached[1].get("full"):
+        log.info("store capabilities from %s", cache.path)
+        return cached[0]
+    log.info("probing %s (bucket %s)", store.endpoint_url, args.bucket)
+    report = Probe(store, store.objects, args.bucket, args.prefix).run()
+    cache.put(store.endpoint_url, args.bucket, report)
+    return report.capabilities
 
 
 @contextlib.contextmanager
@@ -65,7 +94,10 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
     """The S3 client: the given endpoint, or an embedded store started for the server."""
     if args.endpoint_url:
         client = make_client(
-            endpoint_url=args.endpoint_url, region=args.region, profile=args.profile
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            profile=args.profile,
+            verify=False if args.no_verify_ssl else args.ca_bundle,
         )
         yield _Backend(BotoStore(client), args.endpoint_url)
         return
@@ -86,7 +118,9 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
             secret_key=server.secret_key,
         )
         log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
-        yield _Backend(BotoStore(client), server.endpoint_url, embedded=True)
+        yield _Backend(
+            BotoStore(client), server.endpoint_url, embedded=True, capabilities=SEAWEEDFS
+        )
 
 
 def check_auth(args: argparse.Namespace) -> list[str]:
@@ -135,12 +169,14 @@ def build_from_args(
     args: argparse.Namespace,
     store: BotoStore,
     *,
+    capabilities: Capabilities = AWS,
     embedded: bool = False,
     tus_js: Path | None = None,
-) -> tuple[Any, list[str]]:
-    """The ASGI app for ``args`` over ``store`` (the page serving ``tus_js``, else the bundle
-    :func:`~s3stream.gateway.web.vendor.find_tus_js` finds), and the tokens it accepts; on
-    the embedded store (``embedded``) the bucket's CORS rule is set for the page's origins."""
+) -> tuple[Any, S3UploadStore, list[str]]:
+    """The ASGI app for ``args`` over ``store`` with its ``capabilities`` (the page serving
+    ``tus_js``, else the bundle :func:`~s3stream.gateway.web.vendor.find_tus_js` finds), its
+    upload store, and the tokens it accepts; on the embedded store (``embedded``) the
+    bucket's CORS rule is set for the page's origins."""
     tokens = check_auth(args)
     attributes = object_attributes(args)
     part_size = _size(args.part_size)
@@ -164,7 +200,7 @@ def build_from_args(
             f"{args.max_buffers}: each streamed part holds a thread"
         )
     try:
-        checksum = ChecksumAlgorithm.parse(args.checksum)
+        checksum = None if args.checksum is None else ChecksumAlgorithm.parse(args.checksum)
     except ValueError as exc:
         raise ConfigError(f"--checksum: {exc}") from None
     objects = BotoObjects(store.client)
@@ -184,6 +220,9 @@ def build_from_args(
         threads=threads,
         metrics=metrics,
         attributes=attributes,
+        capabilities=capabilities,
+        max_parts=args.max_parts,
+        equal_parts=args.equal_parts,
     )
     presign = None
     direct = None
@@ -196,7 +235,7 @@ def build_from_args(
             expires_in=args.presign_expires,
             expiration=expiration,
             part_size=part_size,
-            checksum=part_checksum(checksum),
+            checksum=part_checksum(upload_store.algorithm),
         )
         presigner = Presigner(
             store, objects, args.bucket, presign_settings, defaults=attributes.defaults
@@ -227,7 +266,7 @@ def build_from_args(
         mode=PageMode(args.page_mode, direct, objects, args.bucket, threads),
     )
     app = with_web(build_app(upload_store, settings, options), page)
-    return AccessLog(app, metrics, settings.base_path), tokens
+    return AccessLog(app, metrics, settings.base_path), upload_store, tokens
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -240,10 +279,15 @@ def serve(args: argparse.Namespace) -> int:
     tus_js = require_tus_js()
     protocol = head_timeout_protocol(args.header_timeout)
     try:
-        with _backend(args) as backend:
-            app, tokens = build_from_args(
-                args, backend.store, embedded=backend.embedded, tus_js=tus_js
+        with _backend(args) as backend, _instance(args, backend) as single:
+            app, upload_store, tokens = build_from_args(
+                args,
+                backend.store,
+                capabilities=store_capabilities(args, backend),
+                embedded=backend.embedded,
+                tus_js=tus_js,
             )
+            single(upload_store)
             host = f"[{args.host}]" if ":" in args.host else args.host
             print(
                 f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "
@@ -272,6 +316,42 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+@contextlib.contextmanager
+def _instance(
+    args: argparse.Namespace, backend: _Backend
+) -> Iterator[Callable[[S3UploadStore], None]]:
+    """Says how this gateway may share its uploads; where the store does not honour
+    conditional writes, claims the bucket prefix for this one instance until it stops."""
+    markers: list[InstanceMarker] = []
+
+    def claim(upload_store: S3UploadStore) -> None:
+        where = f"s3://{args.bucket}/{args.prefix}"
+        caps = upload_store.capabilities
+        if not upload_store.single_instance:
+            print(
+                f"s3stream gateway: store {caps.name}: conditional writes honoured: "
+                f"several gateways may serve {where}",
+                flush=True,
+            )
+            return
+        key = f"{upload_store.state_prefix}{MARKER_NAME}"
+        marker = InstanceMarker(backend.store.objects, args.bucket, key, ttl=args.lease_ttl)
+        marker.claim()
+        markers.append(marker)
+        print(
+            f"s3stream gateway: store {caps.name} does not honour conditional writes: this "
+            f"gateway must be the only one serving {where} (in-process locks; a second one "
+            "is refused)",
+            flush=True,
+        )
+
+    try:
+        yield claim
+    finally:
+        for marker in markers:
+            marker.release()
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -29,6 +29,7 @@ from s3stream.cli.common import UsageError, parse_duration
 from s3stream.config import MIN_BANDWIDTH
 from s3stream.engine.plan import validate_part_size
 from s3stream.limits import format_size, parse_rate, parse_size
+from s3stream.store.profiles import profile
 
 T = TypeVar("T")
 
@@ -145,6 +146,18 @@ def checksum(value: object) -> str:
     return ChecksumAlgorithm.parse(_scalar(value)).value
 
 
+def store_profile(value: object) -> str:
+    """A store profile name (see :mod:`s3stream.store.profiles`)."""
+    return profile(_scalar(value)).name
+
+
+def existing_file(value: object) -> str:
+    found = os.path.expanduser(_scalar(value))
+    if not os.path.isfile(found):
+        raise ValueError(f"{found}: no such file: give the CA certificates file (PEM)")
+    return found
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -219,6 +232,10 @@ METADATA = setting("metadata", metadata, env=False)
 EXPECTED_SIZE = setting("expected-size", byte_count, env=False)
 BWLIMIT = setting("bwlimit", rate)
 TRANSFERS = setting("transfers", integer(1, 64), 4)
+VERIFY = setting("verify", boolean)
+STORE_PROFILE = setting("store-profile", store_profile)
+CA_BUNDLE = setting("ca-bundle", existing_file)
+NO_VERIFY_SSL = setting("no-verify-ssl", boolean)
 IDLE = setting("idle", duration(0.1, 86400.0), 5.0)
 EXPIRES = setting("expires", duration(1.0, 7 * 86400.0), 3600.0)
 

@@ -2,7 +2,9 @@
 
 Used by the test suite and by the CLI when no real S3 endpoint is given. Every listener of
 the server is pinned to a free port on 127.0.0.1, requests are checked with real SigV4
-credentials, and the server's output goes to ``weed.log`` in the data directory.
+credentials, and the server's output goes to ``weed.log`` in the data directory. With
+``tls=True`` the S3 API serves HTTPS with a certificate signed by a local CA made in the data
+directory (:mod:`s3stream.embedded.tls`); clients trust :attr:`EmbeddedS3.ca_bundle`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from s3stream.embedded.process import (
     scrubbed_environ,
     terminate_group,
 )
+from s3stream.embedded.tls import local_certificates
 from s3stream.errors import AlreadyExists, StoreError
 from s3stream.store.boto.errors import translated
 from s3stream.store.types import CREATE
@@ -51,6 +54,7 @@ _SAVED_OPTIONS_NAME = "mini.options"
 _VOLUME_SIZE_LIMIT_MB = 256
 _LOG_TAIL_LINES = 20
 _POLL_INTERVAL = 0.1
+_TLS_DIR = "s3stream-tls"
 
 
 class EmbeddedS3:
@@ -71,6 +75,7 @@ class EmbeddedS3:
         region: str = "us-east-1",
         weed_binary: str | None = None,
         startup_timeout: float = 60.0,
+        tls: bool = False,
     ) -> None:
         for bucket in buckets:
             validate_bucket(bucket)
@@ -87,6 +92,7 @@ class EmbeddedS3:
         self._secret_key = secret_key if secret_key is not None else secrets.token_hex(20)
         self._region = region
         self._startup_timeout = startup_timeout
+        self._tls = local_certificates(self._data_dir / _TLS_DIR) if tls else None
         self._ports: dict[str, tuple[int, int]] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -104,8 +110,14 @@ class EmbeddedS3:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the S3 API."""
-        return f"http://{HOST}:{self.port}"
+        """``http://127.0.0.1:PORT`` of the S3 API (``https://`` with ``tls``)."""
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{HOST}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA certificate file clients verify the store's certificate with (``tls``)."""
+        return None if self._tls is None else str(self._tls.ca)
 
     @property
     def access_key(self) -> str:
@@ -214,14 +226,19 @@ class EmbeddedS3:
     # -- clients ----------------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
-        """Environment variables pointing AWS SDKs and CLIs at this store."""
-        return {
+        """Environment variables pointing AWS SDKs and CLIs at this store (and telling
+        s3stream which store it is, so that it need not probe it)."""
+        env = {
             "AWS_ACCESS_KEY_ID": self._access_key,
             "AWS_SECRET_ACCESS_KEY": self._secret_key,
             "AWS_REGION": self._region,
             "AWS_DEFAULT_REGION": self._region,
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "S3STREAM_STORE_PROFILE": "seaweedfs",
         }
+        if self.ca_bundle is not None:
+            env["AWS_CA_BUNDLE"] = self.ca_bundle
+        return env
 
     def client(self, *, endpoint_url: str | None = None, **config_kwargs: Any) -> Any:
         """A botocore S3 client for this store (SigV4, path-style); kwargs go to ``Config``.
@@ -238,6 +255,7 @@ class EmbeddedS3:
             aws_access_key_id=self._access_key,
             aws_secret_access_key=self._secret_key,
             config=config,
+            verify=self.ca_bundle,
         )
 
     def create_bucket(self, name: str) -> None:
@@ -273,6 +291,8 @@ class EmbeddedS3:
         ]
         if self._buckets:
             args.append("-bucket=" + ",".join(self._buckets))
+        if self._tls is not None:
+            args += [f"-s3.cert.file={self._tls.cert}", f"-s3.key.file={self._tls.key}"]
         return args
 
     def _write_identities(self) -> None:

@@ -1,6 +1,12 @@
 """One multipart upload's store calls with checksums and retries: create, put_part, complete,
 abort, and the single PutObject. The engine's writer and the gateway's chunk writer both send
 parts through this (and number them with a :class:`~s3stream.engine.ledger.PartLedger`).
+
+Checksums follow the upload's :class:`~s3stream.engine.choices.ChecksumUse`: every part's is
+computed here and kept in its record; the store gets them only where it takes them, with a
+trailer only where it accepts one (else the whole part is held and the checksum sent in a
+header), and the completion carries the whole object's CRC, the composite of the parts' or
+nothing. On a store that verifies nothing, the stored object's size is checked afterwards.
 """
 
 from __future__ import annotations
@@ -9,10 +15,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
-from s3stream.checksums import ChecksumAlgorithm, RunningChecksum, digest, encode
+from s3stream.checksums import ChecksumAlgorithm, RunningChecksum, composite, digest, encode
 from s3stream.engine.bandwidth import TokenBucket
+from s3stream.engine.choices import ChecksumUse
 from s3stream.engine.ledger import combined_checksum
 from s3stream.engine.retry import RetryPolicy, call_with_retry
 from s3stream.errors import NoSuchUpload, S3StreamError, StoreError
@@ -25,7 +33,8 @@ T = TypeVar("T")
 
 
 class MultipartCalls:
-    """The calls for one object (``bucket/key``) with one checksum algorithm and retry policy.
+    """The calls for one object (``bucket/key``) with one checksum use (or just an
+    algorithm, used as S3 documents it) and retry policy.
 
     ``on_sent`` callbacks receive byte counts as bodies go out, and a negative count when a
     failed attempt's bytes are taken back before the retry. ``should_stop`` ends retries
@@ -38,7 +47,7 @@ class MultipartCalls:
         bucket: str,
         key: str,
         *,
-        algorithm: ChecksumAlgorithm,
+        algorithm: ChecksumAlgorithm | ChecksumUse,
         retry: RetryPolicy,
         sleep: Callable[[float], object] = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -49,7 +58,10 @@ class MultipartCalls:
         self.throttle = throttle
         self.bucket = bucket
         self.key = key
-        self.algorithm = algorithm
+        self.use = (
+            algorithm if isinstance(algorithm, ChecksumUse) else ChecksumUse.native(algorithm)
+        )
+        self.algorithm = self.use.algorithm
         self.policy = retry
         self._sleep = sleep
         self._rand = rand
@@ -68,7 +80,11 @@ class MultipartCalls:
     def create(self, options: ObjectOptions) -> str:
         upload_id = self.retry(
             lambda: self.store.create_multipart_upload(
-                self.bucket, self.key, checksum=self.algorithm, options=options
+                self.bucket,
+                self.key,
+                checksum=self.use.sent_algorithm,
+                options=options,
+                full_object=self.use.whole == "full_object",
             ),
             "CreateMultipartUpload",
         )
@@ -108,22 +124,34 @@ class MultipartCalls:
                 upload_id,
                 part_number,
                 data,
-                checksum=self.algorithm,
-                checksum_value=value,
+                checksum=self.use.sent_algorithm,
+                checksum_value=value if self.use.sent else None,
                 on_sent=counted,
             )
 
-        return self.retry(attempt, f"UploadPart {part_number}")
+        return _with_checksum(self.retry(attempt, f"UploadPart {part_number}"), value)
 
     def put_part_stream(self, upload_id: str, part_number: int, source: PartSource) -> PartRecord:
         """Upload one part while its bytes arrive, the checksum trailing the body; a retry
-        starts over from ``source``, which keeps every byte until the part is done."""
-        return self.retry(
+        starts over from ``source``, which keeps every byte until the part is done.
+
+        Where the store takes no trailer the part is held until complete and goes up with
+        its checksum in a header; where it takes no checksum at all the part streams
+        without one, and its checksum is computed afterwards from the kept bytes."""
+        if self.use.sent and not self.use.trailers:
+            return self.put_part(upload_id, part_number, source)
+        record = self.retry(
             lambda: self.store.upload_part_stream(
-                self.bucket, self.key, upload_id, part_number, source, checksum=self.algorithm
+                self.bucket,
+                self.key,
+                upload_id,
+                part_number,
+                source,
+                checksum=self.use.sent_algorithm,
             ),
             f"UploadPart {part_number}",
         )
+        return record if self.use.sent else _with_checksum(record, self._checksum(source))
 
     def put_object(
         self,
@@ -143,16 +171,19 @@ class MultipartCalls:
                 self.bucket,
                 self.key,
                 data,
-                checksum=self.algorithm,
-                checksum_value=value,
+                checksum=self.use.sent_algorithm,
+                checksum_value=value if self.use.sent else None,
                 options=options,
                 mode=mode,
                 on_sent=counted,
             )
 
         info = self.retry(attempt, "PutObject")
-        verify_checksum(value, info)
-        return info
+        if self.use.sent:
+            verify_checksum(value, info)
+        if not self.use.store_verifies:
+            self.check_stored(len(data))
+        return replace(info, checksum=info.checksum or value)
 
     def complete(
         self,
@@ -172,6 +203,8 @@ class MultipartCalls:
         """
         if expected is None:
             expected = combined_checksum(self.algorithm, parts)
+        reported = self._reported(parts, expected)
+        sent = expected if self.use.sent and self.use.whole == "full_object" else None
         tries = 0
 
         def attempt() -> ObjectInfo:
@@ -183,8 +216,8 @@ class MultipartCalls:
                     self.key,
                     upload_id,
                     parts,
-                    checksum=self.algorithm,
-                    checksum_value=expected,
+                    checksum=self.use.sent_algorithm,
+                    checksum_value=sent,
                     mode=mode,
                 )
             except NoSuchUpload:
@@ -193,14 +226,39 @@ class MultipartCalls:
                     if (
                         done is not None
                         and done.size == size
-                        and (expected is None or done.checksum == expected)
+                        and (reported is None or done.checksum in (None, reported))
                     ):
                         return done
                 raise
 
         info = self.retry(attempt, "CompleteMultipartUpload")
-        verify_checksum(expected, info)
-        return info
+        verify_checksum(reported, info)
+        if not self.use.store_verifies:
+            self.check_stored(size)
+        return replace(info, checksum=info.checksum or expected)
+
+    def _reported(self, parts: list[PartRecord], expected: str | None) -> str | None:
+        """The object checksum the store will report (``None``: none to compare)."""
+        if not self.use.sent or self.use.whole == "none":
+            return None
+        if self.use.whole == "full_object":
+            return expected
+        digests = [p.digest(self.algorithm) for p in parts]
+        if not digests or any(d is None for d in digests):
+            return None
+        return composite(self.algorithm, [d for d in digests if d is not None])
+
+    def check_stored(self, size: int) -> None:
+        """HeadObject: the stored object must have ``size`` bytes (where the store verified
+        no checksum, this is what s3stream can check without reading it back)."""
+        info = self.retry(lambda: self.store.head_object(self.bucket, self.key), "HeadObject")
+        if info is None or info.size != size:
+            found = "no object" if info is None else f"{info.size} bytes"
+            raise StoreError(
+                f"the store holds {found} after the upload of {size} bytes",
+                code="SizeMismatch",
+                operation="HeadObject",
+            )
 
     def abort(self, upload_id: str) -> None:
         """Abort the multipart upload; a failure to do so is logged, not raised."""
@@ -225,6 +283,13 @@ def verify_checksum(expected: str | None, info: ObjectInfo) -> None:
             f"the store reports checksum {info.checksum} for the object, expected {expected}",
             code="BadDigest",
         )
+
+
+def _with_checksum(record: PartRecord, value: str | None) -> PartRecord:
+    """The part's record with the checksum s3stream computed when the store gave none."""
+    return (
+        record if record.checksum is not None or value is None else replace(record, checksum=value)
+    )
 
 
 class _Counted:

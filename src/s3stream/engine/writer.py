@@ -1,11 +1,9 @@
 """The multipart writer: the one state machine every door (library, CLI, gateway) drives.
 
-A :class:`MultipartWriter` takes bytes in order (``write``, or ``write_from`` a file object
-such as a pipe), fills pooled part buffers, hands
-full parts to its :class:`~s3stream.engine.scheduler.PartScheduler` (parallel, checksummed,
-retried) and completes or aborts. Parts are numbered and sized by a
-:class:`~s3stream.engine.ledger.PartLedger`. Memory is bounded by its
-:class:`~s3stream.engine.buffers.BufferPool`::
+A :class:`MultipartWriter` takes bytes in order (``write``, or ``write_from`` a pipe), fills
+pooled part buffers, hands full parts to its :class:`~s3stream.engine.scheduler.PartScheduler`
+(parallel, checksummed, retried) and completes or aborts. Parts are numbered and sized by a
+:class:`~s3stream.engine.ledger.PartLedger`; memory is bounded by its BufferPool::
 
     buffered bytes <= read_buffer + (concurrency + 1) x part_size
 
@@ -27,12 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import cast
 
 from s3stream.config import UploadConfig
 from s3stream.engine.bandwidth import TokenBucket
 from s3stream.engine.buffers import BufferPool, PoolClosed
 from s3stream.engine.calls import MultipartCalls
+from s3stream.engine.choices import ChecksumUse
 from s3stream.engine.failures import aborted_error, upload_failure
 from s3stream.engine.files import FileRange
 from s3stream.engine.journaling import JournalWriter, UploadJournal
@@ -42,11 +42,12 @@ from s3stream.engine.plan import PartPlan
 from s3stream.engine.progress import ProgressCallback, ProgressTracker
 from s3stream.engine.result import UploadResult
 from s3stream.engine.scheduler import PartScheduler
+from s3stream.engine.verify import verify_upload
 from s3stream.errors import S3StreamError, SourceError, UploadAborted
-from s3stream.resume.info import ResumeInfo, SourceFingerprint, attribute_fields
+from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.store.attributes import ObjectOptions
 from s3stream.store.protocol import ObjectStore
-from s3stream.store.types import CREATE, OVERWRITE, ObjectInfo
+from s3stream.store.types import CREATE, OVERWRITE, ObjectInfo, PartRecord
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class MultipartWriter:
         key: str,
         config: UploadConfig,
         *,
+        checksums: ChecksumUse | None = None,
         size: int | None = None,
         on_progress: ProgressCallback | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -82,9 +84,10 @@ class MultipartWriter:
         self.config = config
         self.size = size
         plan, self.concurrency = config.resolve(size)
-        self.algorithm = config.checksum_algorithm
-        if resume is not None:  # the plan and checksum of an upload are fixed at its start
-            plan, self.algorithm = resume.plan, resume.algorithm
+        self.use = checksums or ChecksumUse.native(config.checksum_algorithm)
+        if resume is not None:  # the plan and checksums of an upload are fixed at its start
+            plan, self.use = resume.plan, resume.checksum_use(self.use)
+        self.algorithm = self.use.algorithm
         self.ledger = PartLedger(plan, resume.parts if resume is not None else ())
         self.journal = JournalWriter(journal)
         self.source = source
@@ -104,7 +107,7 @@ class MultipartWriter:
                 self.store,
                 bucket,
                 key,
-                algorithm=self.algorithm,
+                algorithm=self.use,
                 retry=config.retry,
                 sleep=sleep,
                 rand=rand,
@@ -132,6 +135,8 @@ class MultipartWriter:
         self._fill = 0
         self._target = 0
         self._held: tuple[bytearray, int] | None = None
+        self._final: list[PartRecord] = []
+        """The parts of the completed object (the one of a single PutObject)."""
         self.bytes_in = 0
         self.result: UploadResult | None = None
         self.reused_bytes = 0
@@ -156,19 +161,12 @@ class MultipartWriter:
         """A snapshot of what is needed to continue this upload elsewhere."""
         if self.upload_id is None:
             raise S3StreamError("the upload has no multipart upload yet: nothing to resume")
-        plan = self.ledger.plan
-        return ResumeInfo(
-            bucket=self.bucket,
-            key=self.key,
-            upload_id=self.upload_id,
-            part_size=plan.first_part_size,
-            size=plan.size,
-            max_parts=plan.max_parts,
-            growing=plan.growing,
-            checksum_algorithm=self.algorithm.value,
+        started = ResumeInfo.started(
+            self.bucket, self.key, self.upload_id, self.ledger.plan, self.use, self.config
+        )
+        return replace(
+            started,
             source=self.source,
-            **attribute_fields(self.config.object_options(), self.config.request_options()),
-            no_clobber=self.config.no_clobber,
             concurrency=self.concurrency,
             endpoint_url=self.store.endpoint_url,
         ).with_parts(tuple(self.ledger.parts))
@@ -366,7 +364,6 @@ class MultipartWriter:
                 if self.upload_id is None:
                     self._check_source()
                     info = self._put_single()
-                    parts = 1
                 else:
                     if self._held is not None:  # paused before a second part existed
                         self._submit(1, *self._held)
@@ -378,7 +375,11 @@ class MultipartWriter:
                     if self.scheduler.error is not None:
                         raise self.scheduler.error
                     self._check_source()
-                    info, parts = self._complete()
+                    info = self._complete()
+                multipart, read = self.upload_id is not None, self.config.verify
+                checked = verify_upload(
+                    self.use, self.store, self.bucket, self.key, self._final, multipart, read
+                )
             finally:
                 self.scheduler.shutdown()
         self.result = UploadResult(
@@ -390,15 +391,15 @@ class MultipartWriter:
             checksum_algorithm=self.algorithm.value,
             checksum=info.checksum,
             checksum_type=info.checksum_type,
-            parts=parts,
+            parts=len(self._final),
             duration=self._clock() - self._started_at,
             upload_id=self.upload_id,
             reused_bytes=self.reused_bytes,
+            verified=checked[0],
+            verified_by=checked[1],
         )
         self.progress.finish()
-        log.info(
-            "uploaded s3://%s/%s (%d bytes, %d parts)", self.bucket, self.key, self.bytes_in, parts
-        )
+        log.info("uploaded s3://%s/%s (%d bytes)", self.bucket, self.key, self.bytes_in)
         return self.result
 
     def _check_source(self) -> None:
@@ -417,10 +418,11 @@ class MultipartWriter:
             info = self.calls.put_object(
                 view, self._options(), mode=mode, on_sent=self.progress.sent
             )
+        self._final = [PartRecord(1, length, info.etag, info.checksum)]
         self.progress.part_done()
         return info
 
-    def _complete(self) -> tuple[ObjectInfo, int]:
+    def _complete(self) -> ObjectInfo:
         assert self.upload_id is not None
         parts = self.ledger.completion(self.bytes_in)
         info = self.calls.complete(
@@ -430,7 +432,8 @@ class MultipartWriter:
             mode=CREATE if self.config.no_clobber else OVERWRITE,
         )
         self.journal.set_state(self.upload_id, "completed")
-        return info, len(parts)
+        self._final = parts
+        return info
 
     # ----------------------------------------------------------------- failure and abort
 

@@ -13,13 +13,16 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from s3stream.checksums import ChecksumAlgorithm
+from s3stream.config import UploadConfig
+from s3stream.engine.choices import ChecksumUse
 from s3stream.engine.ledger import PartLedger
 from s3stream.engine.plan import PartPlan
 from s3stream.errors import ConfigError
 from s3stream.store.attributes import ObjectOptions, RequestOptions
+from s3stream.store.capabilities import Whole
 from s3stream.store.types import PartRecord
 
 FORMAT_VERSION = 1
@@ -80,6 +83,11 @@ class ResumeInfo:
     growing: bool
     checksum_algorithm: str
     parts: tuple[PartRecord, ...] = ()
+    checksum_sent: bool = True
+    """Whether the store got the checksums (it takes none of this algorithm: not)."""
+    checksum_whole: str | None = None
+    """What the completion carries (``full_object``, ``composite``, ``none``; ``None``:
+    as S3 documents it)."""
     source: SourceFingerprint | None = None
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
@@ -102,6 +110,40 @@ class ResumeInfo:
     @property
     def algorithm(self) -> ChecksumAlgorithm:
         return ChecksumAlgorithm.parse(self.checksum_algorithm)
+
+    @classmethod
+    def started(
+        cls,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        plan: PartPlan,
+        use: ChecksumUse,
+        config: UploadConfig,
+    ) -> ResumeInfo:
+        """The state of an upload just started with ``plan``, ``use`` and ``config``."""
+        return cls(
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+            part_size=plan.first_part_size,
+            size=plan.size,
+            max_parts=plan.max_parts,
+            growing=plan.growing,
+            checksum_algorithm=use.algorithm.value,
+            checksum_sent=use.sent,
+            checksum_whole=use.whole,
+            **attribute_fields(config.object_options(), config.request_options()),
+            no_clobber=config.no_clobber,
+        )
+
+    def checksum_use(self, current: ChecksumUse) -> ChecksumUse:
+        """How the upload's checksums meet the store: as when it started, with what
+        ``current`` (the store's capabilities now) says of the store's checks."""
+        whole: Whole = ChecksumUse.native(self.algorithm).whole
+        if self.checksum_whole in ("full_object", "composite", "none"):
+            whole = cast(Whole, self.checksum_whole)
+        return replace(current, algorithm=self.algorithm, sent=self.checksum_sent, whole=whole)
 
     @property
     def sse_customer_key_md5(self) -> str | None:

@@ -18,10 +18,10 @@ import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from s3stream.checksums import ChecksumAlgorithm, combine, digest, encode
+from s3stream.checksums import ChecksumAlgorithm, combine, composite, digest, encode
 from s3stream.errors import (
     AlreadyExists,
     NoSuchUpload,
@@ -31,6 +31,7 @@ from s3stream.errors import (
 )
 from s3stream.limits import MIN_PART_SIZE
 from s3stream.store.attributes import NO_REQUEST_OPTIONS, ObjectOptions, RequestOptions
+from s3stream.store.profiles import AWS
 from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
     OVERWRITE,
@@ -66,6 +67,7 @@ class _Upload:
     initiated: dt.datetime
     key_md5: str | None = None
     """The SSE-C key's MD5 when the upload is encrypted with a customer key."""
+    full_object: bool = True
     parts: dict[int, tuple[bytes, PartRecord]] = field(default_factory=dict)
 
 
@@ -77,8 +79,19 @@ class _Object:
     key_md5: str | None = None
 
 
+CAPABILITIES = replace(
+    AWS,
+    name="memory",
+    addressing="path",
+    sources={"all": "s3stream.store.memory: implements S3 as AWS documents it"},
+)
+"""What the in-memory store does: everything S3 documents."""
+
+
 class MemoryStore:
     """Objects and multipart uploads in dicts, for any number of buckets."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, hook: Hook | None = None) -> None:
         self.objects: dict[tuple[str, str], _Object] = {}
@@ -159,13 +172,20 @@ class MemoryStore:
     # ------------------------------------------------------------------ ObjectStore
 
     def create_multipart_upload(
-        self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
+        self,
+        bucket: str,
+        key: str,
+        *,
+        checksum: ChecksumAlgorithm,
+        options: ObjectOptions,
+        full_object: bool = True,
     ) -> str:
-        self._enter("CreateMultipartUpload", bucket=bucket, key=key)
+        self._enter("CreateMultipartUpload", bucket=bucket, key=key, full_object=full_object)
         upload_id = f"upload-{next(self._ids)}"
+        full = full_object and checksum.full_object
         with self._lock:
             self.uploads[upload_id] = _Upload(
-                key, checksum, options, dt.datetime.now(dt.UTC), self._key_md5()
+                key, checksum, options, dt.datetime.now(dt.UTC), self._key_md5(), full
             )
         return upload_id
 
@@ -243,14 +263,16 @@ class MemoryStore:
                 raise StoreError("a part is too small", code="EntityTooSmall", status=400)
             data = b"".join(chunks)
             value: str | None = None
+            kind = "FULL_OBJECT" if upload.full_object else "COMPOSITE"
             if checksum is not ChecksumAlgorithm.NONE:
                 digests = [d for c in chunks if (d := digest(checksum, c)) is not None]
-                value = combine(checksum, digests) if digests else None
-                if checksum.full_object and checksum_value is not None and checksum_value != value:
+                whole = combine if upload.full_object else composite
+                value = whole(checksum, digests) if digests else None
+                if upload.full_object and checksum_value is not None and checksum_value != value:
                     raise StoreError("object checksum mismatch", code="BadDigest", status=400)
             del self.uploads[upload_id]
             etag = f'"{hashlib.md5(b"".join(h[1].etag.encode() for h in held if h)).hexdigest()}'
-            info = ObjectInfo(f'{etag}-{len(parts)}"', None, value, "FULL_OBJECT", len(data))
+            info = ObjectInfo(f'{etag}-{len(parts)}"', None, value, kind, len(data))
             self._store(bucket, key, data, info, upload.options)
         return info
 

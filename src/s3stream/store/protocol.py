@@ -64,9 +64,16 @@ class ObjectStore(Protocol):
         ...
 
     def create_multipart_upload(
-        self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
+        self,
+        bucket: str,
+        key: str,
+        *,
+        checksum: ChecksumAlgorithm,
+        options: ObjectOptions,
+        full_object: bool = True,
     ) -> str:
-        """Start a multipart upload and return its id."""
+        """Start a multipart upload and return its id; with a CRC ``checksum`` its object gets
+        a full-object checksum (``full_object``), else the ``COMPOSITE`` of the parts'."""
         ...
 
     def upload_part(
@@ -139,6 +146,15 @@ class ObjectStore(Protocol):
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         """The object's attributes with its checksum, or ``None`` if there is no such key."""
+        ...
+
+    def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
+        """Stream the object in blocks (:class:`~s3stream.errors.NotFound` if none)."""
+        ...
+
+    def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        """Delete the object (nothing happens when there is none); with ``if_match`` only
+        that version."""
         ...
 
     def presign(

@@ -2,9 +2,10 @@
 
 Parts the store acknowledged count once they follow the recorded ones without a gap (after
 a failure a later part may be done while an earlier one is not). When the body ends, a tail
-of 5 MiB or more becomes a part and a smaller one a staged object; reaching the length
-completes the object instead. A state write that fails leaves no staged object behind that
-nothing refers to.
+of 5 MiB or more becomes a part and a smaller one a staged object (on a store that needs
+equal parts, every tail is staged, so every part but the last has the plan's size); reaching
+the length completes the object instead. A state write that fails leaves no staged object
+behind that nothing refers to.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from s3stream.limits import MIN_PART_SIZE
 
 
 class Commits:
-    def __init__(self, states: StateObjects, finisher: Finisher) -> None:
+    def __init__(self, states: StateObjects, finisher: Finisher, *, equal_parts: bool) -> None:
         self.states = states
         self.finisher = finisher
+        self.equal_parts = equal_parts
 
     @staticmethod
     def new_parts(state: UploadState, writer: ChunkWriter) -> bool:
@@ -81,7 +83,7 @@ class Commits:
             return state.upload
         if writer.received == 0 and not self.new_parts(state, writer):
             return upload
-        if writer.fill >= MIN_PART_SIZE:
+        if writer.fill >= MIN_PART_SIZE and not self.equal_parts:
             await writer.hand_off()
             await writer.drain()
         old_staged = state.staged_key

@@ -2,8 +2,9 @@
 
 Partials that S3 can use as parts (each but the last at least 5 MiB) are copied server-side
 with UploadPartCopy; the store checksums the copied bytes, and completing with the partials'
-own checksums combined checks the result end to end. Any other partials are read back and
-written through the engine's :class:`~s3stream.engine.writer.MultipartWriter`.
+own checksums combined checks the result end to end. Any other partials, and all of them on
+a store without UploadPartCopy or one that needs equal parts, are read back and written
+through the engine's :class:`~s3stream.engine.writer.MultipartWriter`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from s3stream.checksums import ChecksumAlgorithm, PartDigest, combine, decode, encoded_length
 from s3stream.config import UploadConfig
 from s3stream.engine.calls import MultipartCalls
+from s3stream.engine.choices import ChecksumUse
 from s3stream.engine.retry import RetryPolicy
 from s3stream.engine.writer import MultipartWriter
 from s3stream.gateway.model import Upload
@@ -32,17 +34,25 @@ class Concatenation:
         objects: Objects,
         bucket: str,
         *,
-        algorithm: ChecksumAlgorithm,
+        use: ChecksumUse,
         part_size: int,
         retry: RetryPolicy,
         no_clobber: bool,
         calls: Callable[[str, ChecksumAlgorithm], MultipartCalls],
+        copy: bool = True,
+        max_parts: int = MAX_PARTS,
+        equal_parts: bool = False,
     ) -> None:
         self.store = store
         self.objects = objects
         self.bucket = bucket
-        self.algorithm = algorithm
+        self.use = use
+        self.algorithm = use.algorithm
         self.part_size = part_size
+        self.copy = copy and not equal_parts
+        """Whether partials may become parts server-side (UploadPartCopy, unequal parts)."""
+        self.max_parts = max_parts
+        self.equal_parts = equal_parts
         self.retry = retry
         self.no_clobber = no_clobber
         self.calls = calls
@@ -51,7 +61,8 @@ class Concatenation:
         """Write ``upload.key`` as the partials' bytes in order."""
         sizes = [p.size or 0 for p in partials]
         if (
-            all(s >= MIN_PART_SIZE for s in sizes[:-1])
+            self.copy
+            and all(s >= MIN_PART_SIZE for s in sizes[:-1])
             and sum(-(-max(s, 1) // MAX_PART_SIZE) for s in sizes) <= MAX_PARTS
         ):
             self._by_copy(upload, partials, options)
@@ -94,7 +105,7 @@ class Concatenation:
         """The object's checksum combined from the finished partials' whole-object ones (as
         the store keeps them); ``None`` when the gateway stores none or a partial has none
         in its algorithm."""
-        if not self.algorithm.full_object:
+        if not self.algorithm.full_object or not self.use.sent:
             return None
         digests: list[PartDigest] = []
         for partial in partials:
@@ -118,8 +129,12 @@ class Concatenation:
             retry=self.retry,
             no_clobber=self.no_clobber,
             **options.as_fields(),
+            max_parts=self.max_parts,
+            equal_parts=self.equal_parts,
         )
-        writer = MultipartWriter(self.store, self.bucket, upload.key, config, size=upload.size)
+        writer = MultipartWriter(
+            self.store, self.bucket, upload.key, config, checksums=self.use, size=upload.size
+        )
         try:
             for partial in partials:
                 for block in self.objects.iter_chunks(self.bucket, partial.key):

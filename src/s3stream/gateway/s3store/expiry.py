@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from s3stream.gateway.errors import HTTPError
-from s3stream.gateway.lease import Leases
+from s3stream.gateway.lease import LeaseHolder
 from s3stream.gateway.locks import ProcessLocks
 from s3stream.gateway.s3store.state import StateObjects, UploadState, lease_key
 
@@ -22,7 +22,7 @@ class Sweeper:
         self,
         states: StateObjects,
         locks: ProcessLocks,
-        leases: Leases,
+        leases: LeaseHolder,
         remove: Callable[[UploadState], Awaitable[None]],
     ) -> None:
         self.states = states
@@ -55,5 +55,5 @@ class Sweeper:
                 removed += 1
                 log.info("removed expired upload %s", upload_id)
             finally:
-                await states.threads.run(states.objects.delete, states.bucket, lease, if_match=etag)
+                await self.leases.release(lease, etag)
         return removed

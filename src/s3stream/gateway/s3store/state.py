@@ -27,7 +27,7 @@ from s3stream.gateway.errors import HTTPError, not_found
 from s3stream.gateway.model import Upload
 from s3stream.gateway.threads import StoreThreads
 from s3stream.store.protocol import Objects
-from s3stream.store.types import CREATE, PartRecord, PutMode
+from s3stream.store.types import CREATE, OVERWRITE, PartRecord, PutMode
 
 STATE_VERSION = 2
 """Version 1 kept part checksums as integers (CRCs); version 2 as S3's base64 values."""
@@ -148,12 +148,17 @@ class StateObjects:
         prefix: str,
         threads: StoreThreads,
         algorithm: ChecksumAlgorithm,
+        *,
+        conditional: bool = True,
     ) -> None:
         self.objects = objects
         self.bucket = bucket
         self.prefix = prefix
         self.threads = threads
         self.algorithm = algorithm
+        self.conditional = conditional
+        """Whether states are written on condition (else: one gateway instance, whose
+        in-process locks serialise the writers)."""
 
     def check_id(self, upload_id: str) -> None:
         """404 for an id this store never makes (it becomes part of object keys)."""
@@ -176,6 +181,8 @@ class StateObjects:
     async def save(self, state: UploadState, *, create: bool = False) -> None:
         """Write ``state`` on condition that nobody wrote it since it was read (409)."""
         mode = CREATE if create else PutMode.replacing(state.etag)
+        if not self.conditional:
+            mode = OVERWRITE
         try:
             state.etag = await self.threads.run(
                 self.objects.put,

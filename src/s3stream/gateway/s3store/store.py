@@ -21,12 +21,13 @@ from dataclasses import replace as updated
 
 from s3stream.checksums import ChecksumAlgorithm
 from s3stream.engine.calls import MultipartCalls
+from s3stream.engine.choices import ChecksumUse, check_no_clobber, checksum_use
 from s3stream.engine.ledger import PartLedger
 from s3stream.engine.plan import plan_parts
 from s3stream.engine.retry import RetryPolicy
 from s3stream.errors import ConfigError, NoSuchUpload
 from s3stream.gateway.errors import HTTPError, offset_mismatch, too_large
-from s3stream.gateway.lease import DEFAULT_LEASE_TTL, Leases
+from s3stream.gateway.lease import DEFAULT_LEASE_TTL, LeaseHolder, Leases, LocalLeases
 from s3stream.gateway.locks import ProcessLocks
 from s3stream.gateway.metrics import GatewayMetrics
 from s3stream.gateway.model import ChunkBody, NewUpload, ProgressFn, StoredObject, Upload
@@ -41,9 +42,14 @@ from s3stream.gateway.s3store.state import StateObjects, UploadState, lease_key
 from s3stream.gateway.threads import StoreThreads
 from s3stream.limits import MAX_PART_SIZE, MIN_PART_SIZE, MiB
 from s3stream.store.attributes import ObjectOptions
+from s3stream.store.capabilities import ALGORITHMS, Capabilities
+from s3stream.store.profiles import AWS
 from s3stream.store.protocol import Objects, ObjectStore
 
 log = logging.getLogger(__name__)
+
+CRCS = tuple(a for a in ALGORITHMS if a.full_object)
+"""The checksums the gateway may use: its parts' CRCs combine into the object's."""
 
 
 class S3UploadStore:
@@ -57,6 +63,13 @@ class S3UploadStore:
     A request that finds no buffer free within ``buffer_wait`` seconds gets 503. Store calls
     run in at most ``threads`` threads. ``attributes`` gives the objects' attributes (the
     operator's defaults and the tus metadata clients may set).
+
+    ``capabilities`` (default: S3 as AWS documents it) decide the checksum (``checksum``
+    ``None``: the best CRC the store verifies), how parts are sent (streamed with a trailing
+    checksum, or held and sent with a header), the part plan (``max_parts`` and
+    ``equal_parts`` override the store's) and the locking: where the store does not honour
+    conditional writes there are no leases in the bucket and states are written
+    unconditionally, so the gateway must be the only instance (:attr:`single_instance`).
     """
 
     def __init__(
@@ -71,7 +84,7 @@ class S3UploadStore:
         max_buffers: int = 32,
         pipeline_parts: int = 1,
         buffer_wait: float = 30.0,
-        checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC64NVME,
+        checksum: ChecksumAlgorithm | str | None = ChecksumAlgorithm.CRC64NVME,
         retry: RetryPolicy | None = None,
         lock_wait: float = 5.0,
         lease_ttl: float = DEFAULT_LEASE_TTL,
@@ -81,10 +94,15 @@ class S3UploadStore:
         attributes: ObjectAttributes | None = None,
         clock: Callable[[], float] = time.time,
         metrics: GatewayMetrics | None = None,
+        capabilities: Capabilities = AWS,
+        max_parts: int | None = None,
+        equal_parts: bool | None = None,
     ) -> None:
-        algorithm = ChecksumAlgorithm.parse(checksum)
-        if algorithm is ChecksumAlgorithm.SHA256:
+        chosen = None if checksum is None else ChecksumAlgorithm.parse(checksum)
+        if chosen is ChecksumAlgorithm.SHA256:
             raise ConfigError("the gateway stores CRC checksums (crc64nvme, crc32c, crc32) or none")
+        self.use = checksum_use(chosen, capabilities, CRCS)
+        algorithm = self.use.algorithm
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part size must be {MIN_PART_SIZE} to {MAX_PART_SIZE} bytes")
         if pipeline_parts < 0:
@@ -96,6 +114,13 @@ class S3UploadStore:
         self.state_prefix = f"{key_prefix}_uploads/" if state_prefix is None else state_prefix
         self.part_size = part_size
         self.algorithm = algorithm
+        self.capabilities = capabilities
+        self.max_parts = max_parts or capabilities.part_limit
+        self.equal_parts = capabilities.needs_equal_parts if equal_parts is None else equal_parts
+        self.single_instance = not capabilities.conditional_writes
+        """Whether this gateway must be the only one serving its uploads."""
+        if no_clobber:
+            check_no_clobber(capabilities)
         self.retry = retry or RetryPolicy()
         self.no_clobber = no_clobber
         self.attributes = attributes or ObjectAttributes()
@@ -106,10 +131,19 @@ class S3UploadStore:
         self.threads = threads or StoreThreads(max(64, 2 * max_buffers))
         self.buffers = PartBuffers(max_buffers, part_size, buffer_wait)
         self.pool = self.buffers.pool
-        self.states = StateObjects(objects, bucket, self.state_prefix, self.threads, algorithm)
+        self.states = StateObjects(
+            objects,
+            bucket,
+            self.state_prefix,
+            self.threads,
+            algorithm,
+            conditional=not self.single_instance,
+        )
         self.locks = ProcessLocks(lock_wait)
-        self.leases = Leases(
-            objects, bucket, self.threads, ttl=lease_ttl, wait=lock_wait, clock=clock
+        self.leases: LeaseHolder = (
+            LocalLeases()
+            if self.single_instance
+            else Leases(objects, bucket, self.threads, ttl=lease_ttl, wait=lock_wait, clock=clock)
         )
         self.finisher = Finisher(
             store,
@@ -122,16 +156,19 @@ class S3UploadStore:
             no_clobber=no_clobber,
             clock=clock,
         )
-        self.commits = Commits(self.states, self.finisher)
+        self.commits = Commits(self.states, self.finisher, equal_parts=self.equal_parts)
         self.concatenation = Concatenation(
             store,
             objects,
             bucket,
-            algorithm=algorithm,
+            use=self.use,
             part_size=part_size,
             retry=self.retry,
             no_clobber=no_clobber,
             calls=self.calls,
+            copy=capabilities.has("upload_part_copy"),
+            max_parts=self.max_parts,
+            equal_parts=self.equal_parts,
         )
         self.sweeper = Sweeper(self.states, self.locks, self.leases, self._expire)
         self.metrics = metrics or GatewayMetrics()
@@ -144,14 +181,20 @@ class S3UploadStore:
     # ------------------------------------------------------------------ collaborators
 
     def calls(self, key: str, algorithm: ChecksumAlgorithm | None = None) -> MultipartCalls:
-        """The store calls for the object ``key``."""
-        return MultipartCalls(
-            self.store, self.bucket, key, algorithm=algorithm or self.algorithm, retry=self.retry
-        )
+        """The store calls for the object ``key`` (``algorithm``: another than the store's)."""
+        use = self.use
+        if algorithm is not None and algorithm is not use.algorithm:
+            use = ChecksumUse.native(algorithm)
+        return MultipartCalls(self.store, self.bucket, key, algorithm=use, retry=self.retry)
 
     def ledger(self, state: UploadState) -> PartLedger:
         """The part ledger of an upload, with its recorded parts."""
-        plan = plan_parts(state.upload.size, self.part_size)
+        plan = plan_parts(
+            state.upload.size,
+            self.part_size,
+            max_parts=self.max_parts,
+            equal_parts=self.equal_parts,
+        )
         return PartLedger(plan, state.parts, hint="send larger chunks")
 
     def options(self, upload: Upload) -> ObjectOptions:

@@ -23,13 +23,16 @@ def make_client(
     max_pool_connections: int = 64,
     connect_timeout: float = 10.0,
     read_timeout: float = 120.0,
+    verify: bool | str | None = None,
 ) -> Any:
     """A botocore S3 client from the standard AWS configuration chain plus overrides.
 
     botocore's own retries are off (the engine retries with the part buffer it keeps),
     checksums are only computed by botocore when an operation requires them (the engine
     supplies its own), and payload signing is off unless asked for: over plain HTTP botocore
-    would otherwise SHA-256 every byte.
+    would otherwise SHA-256 every byte. ``verify`` is how the store's TLS certificate is
+    checked: a CA bundle file, ``False`` (not at all), or ``None`` (the system's trust store,
+    or ``AWS_CA_BUNDLE``).
     """
     try:
         session = botocore.session.Session(profile=profile)
@@ -51,6 +54,7 @@ def make_client(
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             config=config,
+            verify=verify,
         )
         # `Expect: 100-continue` costs a round trip per part (11% on a 20 ms link with 10 MiB
         # parts); all it saves is one part's bytes when a request is refused.

@@ -19,6 +19,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     ParamValidationError,
     PartialCredentialsError,
+    SSLError,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
@@ -72,8 +73,9 @@ def translate(exc: Exception, operation: str, mode: PutMode = OVERWRITE) -> Exce
         elif code == ALREADY_OWNED:
             kind = AlreadyExists
         retryable = kind is StoreError and (
-            code in RETRYABLE_CODES or (status is not None and (status >= 500 or status == 429))
-        )
+            code in RETRYABLE_CODES
+            or (status is not None and (status >= 500 or status == 429) and status != 501)
+        )  # 501 Not Implemented: the store will not do it, however often asked
         return kind(message, code=code, status=status, retryable=retryable, operation=operation)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return ConfigError(
@@ -82,6 +84,12 @@ def translate(exc: Exception, operation: str, mode: PutMode = OVERWRITE) -> Exce
         )
     if isinstance(exc, ParamValidationError):
         return ConfigError(f"{operation}: {exc}")
+    if isinstance(exc, SSLError):
+        return StoreError(
+            f"{operation}: the store's TLS certificate is not trusted ({_reason(exc)})",
+            code="SSLError",
+            operation=operation,
+        )
     if isinstance(exc, BotoConnectionError | HTTPClientError):
         name = type(exc).__name__
         return StoreError(
@@ -90,6 +98,13 @@ def translate(exc: Exception, operation: str, mode: PutMode = OVERWRITE) -> Exce
     if isinstance(exc, BotoCoreError):
         return StoreError(f"{operation}: {exc}", code=type(exc).__name__, operation=operation)
     return exc
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost reason of a TLS failure (``certificate verify failed: ...``)."""
+    text = str(exc)
+    found = text.rfind("certificate verify failed")
+    return text[found:].split(" (_ssl")[0] if found >= 0 else text
 
 
 @contextmanager

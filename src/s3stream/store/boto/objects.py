@@ -8,7 +8,6 @@ from typing import Any
 
 from s3stream.errors import NotFound, StoreError
 from s3stream.store.boto.errors import translated
-from s3stream.store.boto.store import condition_args
 from s3stream.store.types import (
     OVERWRITE,
     Blob,
@@ -20,6 +19,15 @@ from s3stream.store.types import (
 )
 
 READ_BLOCK = 1024 * 1024
+
+
+def condition_args(mode: PutMode) -> dict[str, str]:
+    if mode.kind == "create":
+        return {"IfNoneMatch": "*"}
+    if mode.kind == "replace":
+        assert mode.etag is not None
+        return {"IfMatch": mode.etag}
+    return {}
 
 
 class BotoObjects:

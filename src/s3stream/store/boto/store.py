@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
@@ -18,6 +18,7 @@ from s3stream.store.attributes import (
 )
 from s3stream.store.boto.body import PartBody
 from s3stream.store.boto.errors import translated
+from s3stream.store.boto.objects import BotoObjects, condition_args
 from s3stream.store.chunked import StreamedPartBody, trailer_name
 from s3stream.store.protocol import OnSent, PartSource
 from s3stream.store.types import (
@@ -93,15 +94,6 @@ def _request_args(request: RequestOptions) -> dict[str, Any]:
     return args
 
 
-def condition_args(mode: PutMode) -> dict[str, str]:
-    if mode.kind == "create":
-        return {"IfNoneMatch": "*"}
-    if mode.kind == "replace":
-        assert mode.etag is not None
-        return {"IfMatch": mode.etag}
-    return {}
-
-
 def _frame_streamed_part(request: Any, **_: Any) -> None:
     """Before signing an UploadPart whose body is a :class:`StreamedPartBody`: declare the
     aws-chunked encoding and the checksum trailer (the signer then signs
@@ -129,6 +121,8 @@ class BotoStore:
         self.endpoint_url: str | None = client.meta.endpoint_url
         self.request = request
         self._request_args = _request_args(request)
+        self.objects = BotoObjects(client)
+        """The same client's :class:`~s3stream.store.protocol.Objects` calls."""
         client.meta.events.register(
             "before-sign.s3.UploadPart", _frame_streamed_part, unique_id="s3stream-trailer"
         )
@@ -150,12 +144,18 @@ class BotoStore:
             return method(**kwargs)
 
     def create_multipart_upload(
-        self, bucket: str, key: str, *, checksum: ChecksumAlgorithm, options: ObjectOptions
+        self,
+        bucket: str,
+        key: str,
+        *,
+        checksum: ChecksumAlgorithm,
+        options: ObjectOptions,
+        full_object: bool = True,
     ) -> str:
         args = _object_args(options)
         if checksum is not ChecksumAlgorithm.NONE:
             args["ChecksumAlgorithm"] = checksum.s3_name
-            if checksum.full_object:
+            if checksum.full_object and full_object:
                 args["ChecksumType"] = "FULL_OBJECT"
         response = self._call(
             "CreateMultipartUpload",
@@ -362,6 +362,12 @@ class BotoStore:
         return ObjectInfo(
             info.etag, info.version_id, info.checksum or checksum_value, "FULL_OBJECT"
         )
+
+    def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
+        return self.objects.iter_chunks(bucket, key)
+
+    def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        self.objects.delete(bucket, key, if_match=if_match)
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         try:
