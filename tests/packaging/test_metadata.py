@@ -30,6 +30,8 @@ PACKAGE = ROOT / "src" / "s3stream"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SERVER_SIDE = ("gateway/", "cli/serving.py")
 """Modules that run only with the ``server`` extra installed."""
+EMBEDDED_SIDE = ("embedded/tls.py",)
+"""Modules that run only with the ``embedded`` extra installed."""
 GATEWAY_MODULES = ("starlette", "uvicorn", "anyio", "h11", "prometheus_client", "s3stream.gateway")
 TYPING_ONLY = {"_typeshed"}
 """Modules of the type checker's stubs, imported only under ``TYPE_CHECKING``."""
@@ -67,10 +69,17 @@ def test_every_third_party_import_is_declared_where_it_is_used() -> None:
     distributions = importlib.metadata.packages_distributions()
     core = names(PROJECT["dependencies"])
     server = core | names(PROJECT["optional-dependencies"]["server"])
+    embedded = core | names(PROJECT["optional-dependencies"]["embedded"])
     undeclared = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        allowed = server if relative.startswith(SERVER_SIDE) else core
+        allowed = (
+            server
+            if relative.startswith(SERVER_SIDE)
+            else embedded
+            if relative.startswith(EMBEDDED_SIDE)
+            else core
+        )
         for module in third_party_imports(path):
             dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
             if not dists & allowed:

@@ -8,7 +8,6 @@ import warnings
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
-from urllib3.exceptions import InsecureRequestWarning
 
 from s3stream.cli.common import UsageError
 from s3stream.cli.settings import (
@@ -93,7 +92,8 @@ def connect(
     check_credentials(profile)
     verify_ssl = not settings.get(NO_VERIFY_SSL)
     if not verify_ssl:
-        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        # urllib3 (under botocore) warns on every request; said once, below, instead
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         log.warning("the store's TLS certificate is not checked (--no-verify-ssl)")
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
     return S3StreamUploader(

@@ -276,6 +276,7 @@ def serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     check_auth(args)
+    object_attributes(args)  # the configuration first: nothing is started for a bad one
     tus_js = require_tus_js()
     protocol = head_timeout_protocol(args.header_timeout)
     try:

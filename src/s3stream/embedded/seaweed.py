@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import botocore.session
 from botocore.config import Config
@@ -38,10 +38,12 @@ from s3stream.embedded.process import (
     scrubbed_environ,
     terminate_group,
 )
-from s3stream.embedded.tls import local_certificates
-from s3stream.errors import AlreadyExists, StoreError
+from s3stream.errors import AlreadyExists, MissingExtra, StoreError
 from s3stream.store.boto.errors import translated
 from s3stream.store.types import CREATE
+
+if TYPE_CHECKING:
+    from s3stream.embedded.tls import TlsFiles
 
 __all__ = ["EmbeddedS3"]
 
@@ -55,6 +57,15 @@ _VOLUME_SIZE_LIMIT_MB = 256
 _LOG_TAIL_LINES = 20
 _POLL_INTERVAL = 0.1
 _TLS_DIR = "s3stream-tls"
+
+
+def _certificates(directory: Path) -> TlsFiles:
+    """The local CA's files (the ``embedded`` extra's ``cryptography`` makes them)."""
+    try:
+        from s3stream.embedded.tls import local_certificates
+    except ImportError as exc:
+        raise MissingExtra("the embedded store's TLS", ("embedded",), (exc.name or "",)) from exc
+    return local_certificates(directory)
 
 
 class EmbeddedS3:
@@ -92,7 +103,7 @@ class EmbeddedS3:
         self._secret_key = secret_key if secret_key is not None else secrets.token_hex(20)
         self._region = region
         self._startup_timeout = startup_timeout
-        self._tls = local_certificates(self._data_dir / _TLS_DIR) if tls else None
+        self._tls = _certificates(self._data_dir / _TLS_DIR) if tls else None
         self._ports: dict[str, tuple[int, int]] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
