@@ -6,12 +6,13 @@ import asyncio
 import datetime as dt
 import mimetypes
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from s3stream.config import UploadConfig, validate_target
 from s3stream.engine.filewriter import FileWriter, open_regular_file
+from s3stream.engine.follow import FollowWriter
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
 from s3stream.engine.retry import RetryPolicy
@@ -142,6 +143,40 @@ class S3StreamUploader:
                 FileWriter, bucket, key, fingerprint.size, on_progress, options, source=fingerprint
             )
             return file_writer.upload(fd, fingerprint)
+        finally:
+            os.close(fd)
+
+    def follow_file(
+        self,
+        path: str | os.PathLike[str],
+        bucket: str,
+        key: str,
+        on_progress: ProgressCallback | None = None,
+        *,
+        idle: float = 5.0,
+        stop: Callable[[], bool] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        **options: Any,
+    ) -> UploadResult:
+        """Upload a file while it is being written (a recording), part by part as it grows.
+
+        It completes once the file has not grown for ``idle`` seconds, or as soon as
+        ``stop()`` returns true (polled while the file does not grow, at least every 0.2 s;
+        e.g. ``threading.Event().is_set``), with what the file holds at that moment. Bytes the
+        writer changes after they were sent (a muxer writing its header when it finishes)
+        are found by the parts' checksums and sent again before completion, so the object is
+        the finished file byte for byte; this needs a checksum (not ``checksum="none"``). A
+        file that shrinks, or is deleted or replaced while it is followed, raises
+        :class:`SourceError` and nothing is completed (the multipart upload is aborted).
+        ``on_note`` receives remarks for a person (``finishing: ...``).
+        """
+        path = Path(path)
+        fd = open_regular_file(path)
+        try:
+            if "content_type" not in options and self.config.content_type is None:
+                options["content_type"] = mimetypes.guess_type(path.name)[0]
+            writer = self._writer(FollowWriter, bucket, key, None, on_progress, options)
+            return writer.follow(fd, path, idle=idle, stop=stop, note=on_note)
         finally:
             os.close(fd)
 

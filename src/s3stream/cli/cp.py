@@ -274,6 +274,11 @@ def run(args: argparse.Namespace) -> int:
         options["content_type"] = mimetypes.guess_type(dst.key)[0]
     mode = choose_mode(json_events=args.json, quiet=args.quiet)
     if args.follow:
+        if options.get("checksum") == "none":
+            raise UsageError(
+                "--follow finds the parts a recorder rewrote by their checksums: "
+                "drop --checksum none"
+            )
         idle = settings.get(IDLE)
         assert source.path is not None and idle is not None
         uploader = connect(settings)
