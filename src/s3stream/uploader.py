@@ -22,7 +22,7 @@ from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadSession
-from s3stream.store.boto import BotoStore, make_client
+from s3stream.store.boto import CONNECT_TIMEOUT, READ_TIMEOUT, BotoStore, make_client
 from s3stream.store.protocol import ObjectStore
 
 W = TypeVar("W", bound=MultipartWriter)
@@ -36,7 +36,8 @@ class S3StreamUploader:
 
     With no arguments the standard AWS configuration chain applies (environment variables
     including ``AWS_ENDPOINT_URL_S3``, shared config and credentials files, ``AWS_PROFILE``).
-    ``endpoint_url``, ``region`` and ``profile`` override it; ``client`` supplies a ready
+    ``endpoint_url``, ``region`` and ``profile`` override it, ``connect_timeout`` and
+    ``read_timeout`` (seconds; 10 and 120) bound each request; ``client`` supplies a ready
     botocore/boto3 S3 client instead (its own retry and checksum settings then apply too);
     ``store`` any :class:`~s3stream.store.protocol.ObjectStore`. ``config`` sets defaults for every
     upload, and each call's keyword options override single fields of it.
@@ -53,6 +54,8 @@ class S3StreamUploader:
         config: UploadConfig | None = None,
         payload_signing: bool = False,
         journal: Journal | str | os.PathLike[str] | bool | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.config = config or UploadConfig()
         self._journal_setting = journal
@@ -64,6 +67,8 @@ class S3StreamUploader:
                     region=region,
                     profile=profile,
                     payload_signing=payload_signing,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
                 )
             store = BotoStore(client)
         self.store: ObjectStore = store

@@ -9,8 +9,16 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from s3stream.cli.common import UsageError
-from s3stream.cli.settings import ENDPOINT_URL, PROFILE, REGION, Settings
+from s3stream.cli.settings import (
+    CLI_CONNECT_TIMEOUT,
+    CLI_READ_TIMEOUT,
+    ENDPOINT_URL,
+    PROFILE,
+    REGION,
+    Settings,
+)
 from s3stream.resume.journal import Journal
+from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT
 from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,16 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--profile", metavar="NAME", help="profile from ~/.aws/config")
     group.add_argument("--region", metavar="REGION", help="region to sign requests for")
+    group.add_argument(
+        "--cli-connect-timeout",
+        metavar="DURATION",
+        help="give up a connection attempt after this long (10s); it is retried",
+    )
+    group.add_argument(
+        "--cli-read-timeout",
+        metavar="DURATION",
+        help="give up a request whose store sends nothing for this long (2m); it is retried",
+    )
 
 
 def check_credentials(profile: str | None) -> None:
@@ -58,4 +76,11 @@ def connect(
     profile = settings.get(PROFILE)
     check_credentials(profile)
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
-    return S3StreamUploader(endpoint_url=endpoint, region=region, profile=profile, journal=journal)
+    return S3StreamUploader(
+        endpoint_url=endpoint,
+        region=region,
+        profile=profile,
+        journal=journal,
+        connect_timeout=settings.get(CLI_CONNECT_TIMEOUT) or CONNECT_TIMEOUT,
+        read_timeout=settings.get(CLI_READ_TIMEOUT) or READ_TIMEOUT,
+    )

@@ -37,6 +37,7 @@ from s3stream.cli.settings import (
     NO_CLOBBER,
     PART_SIZE,
     PRESET,
+    RETRY_FOR,
     Settings,
 )
 from s3stream.config import UploadConfig
@@ -147,6 +148,12 @@ def add_parser(subparsers: Any) -> None:
         help="the exact size of a stream (stdin or pipe): better part sizes, an ETA",
     )
     upload.add_argument(
+        "--retry-for",
+        metavar="DURATION",
+        help="keep retrying a store that fails or cannot be reached for this long (5m; 0: "
+        "8 attempts); then a file's parts are kept (exit 75, `s3stream resume ID`)",
+    )
+    upload.add_argument(
         "--leave-parts-on-error",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -237,6 +244,7 @@ def upload_options(settings: Settings) -> dict[str, Any]:
         "equal_parts": settings.get(EQUAL_PARTS),
         "no_clobber": settings.get(NO_CLOBBER),
         "leave_parts_on_error": settings.get(LEAVE_PARTS_ON_ERROR),
+        "retry_for": settings.get(RETRY_FOR) or None,
         "content_type": settings.get(CONTENT_TYPE),
         "metadata": settings.get(METADATA),
     }

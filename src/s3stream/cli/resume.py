@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from s3stream.cli.common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
+from s3stream.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_RESUMABLE,
+    HelpFormatter,
+    UsageError,
+)
 from s3stream.cli.connect import add_connection_options, connect
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.journaled import find, open_journal
 from s3stream.cli.progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
-from s3stream.cli.settings import Settings
-from s3stream.errors import S3StreamError
+from s3stream.cli.settings import RETRY_FOR, Settings
+from s3stream.errors import S3StreamError, UploadInterrupted
 from s3stream.resume.journal import JournalEntry
 
 DESCRIPTION = """\
@@ -42,6 +49,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("ids", metavar="ID", nargs="*", help="upload id (or a unique prefix)")
     parser.add_argument("--all", action="store_true", help="every resumable upload")
+    parser.add_argument(
+        "--retry-for",
+        metavar="DURATION",
+        help="keep retrying a store that fails or cannot be reached for this long (5m; 0: "
+        "8 attempts); then the upload stays resumable (exit 75)",
+    )
     add_connection_options(parser)
     output = parser.add_argument_group("output").add_mutually_exclusive_group()
     output.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
@@ -58,15 +71,17 @@ def run(args: argparse.Namespace) -> int:
     if args.all and not entries:
         print("nothing to resume")
         return EXIT_OK
-    failed = 0
+    failed = interrupted = 0
     for entry in entries:
         try:
             _resume(settings, journal, entry, args)
-        except S3StreamError:
+        except S3StreamError as exc:
             if len(entries) == 1:
                 raise
-            failed += 1  # already reported; go on with the others
-    return EXIT_FAILED if failed else EXIT_OK
+            # already reported; go on with the others
+            interrupted += isinstance(exc, UploadInterrupted)
+            failed += not isinstance(exc, UploadInterrupted)
+    return EXIT_FAILED if failed else EXIT_RESUMABLE if interrupted else EXIT_OK
 
 
 def _resume(
@@ -103,6 +118,7 @@ def _resume(
                 on_progress=reporter,
                 progress_interval=LIBRARY_INTERVAL,
                 leave_parts_on_error=True,
+                retry_for=settings.get(RETRY_FOR) or None,
             )
     except BaseException as exc:
         reporter.failed(exc)

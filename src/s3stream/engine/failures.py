@@ -40,8 +40,8 @@ def upload_failure(
         return aborted_error(bucket, key, upload_id)
     if interrupted and upload_id is not None:
         error = UploadInterrupted(
-            f"upload to s3://{bucket}/{key} was interrupted: {first}; the parts sent were "
-            f"kept under upload id {upload_id}",
+            f"upload to s3://{bucket}/{key} was interrupted, its parts kept under upload id "
+            f"{upload_id}: {first}",
             bucket=bucket,
             key=key,
             upload_id=upload_id,
