@@ -17,6 +17,7 @@ from s3stream.errors import (
     StoreError,
     UploadAborted,
     UploadFailed,
+    UploadInterrupted,
 )
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal
@@ -49,6 +50,7 @@ __all__ = [
     "UploadConfig",
     "UploadControl",
     "UploadFailed",
+    "UploadInterrupted",
     "UploadResult",
     "UploadSession",
     "plan_parts",
