@@ -21,6 +21,7 @@ import pytest
 
 from s3stream import (
     Journal,
+    Progress,
     RetryPolicy,
     S3StreamUploader,
     UploadFailed,
@@ -176,14 +177,14 @@ def test_a_file_and_a_stream_ride_out_the_store_killed_and_restarted(
         except Exception as exc:
             results["stream"] = exc
 
+    def on_progress(progress: Progress) -> None:
+        if progress.parts_done >= 2:
+            progressed.set()
+
     def send_file() -> None:
         try:
             results["file"] = uploader.upload_file(
-                path,
-                "outage",
-                "file.bin",
-                on_progress=lambda p: p.parts_done >= 2 and progressed.set(),
-                **options,
+                path, "outage", "file.bin", on_progress=on_progress, **options
             )
         except Exception as exc:
             results["file"] = exc
