@@ -132,15 +132,15 @@ class GrowingFile:
             now = os.stat(self.path)
         except FileNotFoundError:
             now = None
+        if now is not None and (now.st_dev, now.st_ino) != self._identity:
+            raise SourceError(
+                f"{self.path} was replaced by another file while it was followed: nothing "
+                "was completed; upload the file that is there now as a new upload"
+            )
         if now is None or os.fstat(self.fd).st_nlink == 0:
             raise SourceError(
                 f"{self.path} was deleted or moved away while it was followed: nothing was "
                 "completed; keep a file in place until it is uploaded, then upload it again"
-            )
-        if (now.st_dev, now.st_ino) != self._identity:
-            raise SourceError(
-                f"{self.path} was replaced by another file while it was followed: nothing "
-                "was completed; upload the file that is there now as a new upload"
             )
 
 
