@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -88,18 +89,22 @@ def test_a_recording_uploaded_while_it_records_is_the_finished_file(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / f"rec.{kind}"
-    recorder = record(path, kind, seconds=3)
+    path.write_bytes(b"")  # followed from its first byte: ffmpeg truncates and writes it
+    running = follow(path, f"s3://{bucket}/{unique_key}", cli_env(tmp_path, s3server), "60")
     try:
-        wait_until(path.exists, timeout=10)
-        running = follow(path, f"s3://{bucket}/{unique_key}", cli_env(tmp_path, s3server), "2")
+        running.wait_event("started")
+        recorder = record(path, kind, seconds=3)
         try:
             _, stderr = recorder.communicate(timeout=60)
             assert recorder.returncode == 0, stderr
+            # the recording is finished: complete now (a muxer may hold its first cluster
+            # for seconds, so no idle time can tell a slow start from an end)
+            running.proc.send_signal(signal.SIGINT)
             assert running.finish(60) == 0, running.stderr
         finally:
-            running.kill()
+            recorder.kill()
     finally:
-        recorder.kill()
+        running.kill()
     finished = path.read_bytes()
     assert len(finished) > 6 * MiB  # two parts or more: the first went out long before the end
     assert fetch(s3client, bucket, unique_key) == finished
