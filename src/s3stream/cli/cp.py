@@ -73,7 +73,13 @@ output:
 follow mode (--follow FILE):
   uploads a file that is still being written, part by part as it grows, and
   completes it once it has not grown for --idle seconds. Ctrl-C completes what
-  the file holds now; a second Ctrl-C aborts. A file that shrinks is an error.
+  the file holds now; a second Ctrl-C aborts. Parts the recorder rewrites after
+  they were sent (MP4, Matroska headers) are sent again: the object is the
+  finished file. A file that shrinks, is deleted or replaced is an error.
+
+outages:
+  connection failures, timeouts and 5xx are retried for --retry-for (5m); a
+  file whose upload outlasts it keeps its parts: exit 75, `s3stream resume ID`.
 
 configuration:
   flags > S3STREAM_* environment (S3STREAM_PART_SIZE, S3STREAM_CONCURRENCY,
