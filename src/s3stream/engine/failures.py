@@ -38,10 +38,10 @@ def upload_failure(
         return first.locate(bucket, key, upload_id)
     if aborted:
         return aborted_error(bucket, key, upload_id)
-    if interrupted and upload_id is not None:
+    if interrupted and upload_id is not None and isinstance(first, StoreError):
         error = UploadInterrupted(
-            f"upload to s3://{bucket}/{key} was interrupted, its parts kept under upload id "
-            f"{upload_id}: {first}",
+            f"upload to s3://{bucket}/{key} was interrupted: {first.operation or 'the store'} "
+            f"kept failing ({first.code}); its parts were kept under upload id {upload_id}",
             bucket=bucket,
             key=key,
             upload_id=upload_id,

@@ -193,8 +193,8 @@ class Recovery:
             if not exc.retryable:
                 raise
             raise UploadInterrupted(
-                f"upload {info.upload_id} of s3://{info.bucket}/{info.key} was not resumed, "
-                f"nothing changed: {exc}",
+                f"upload {info.upload_id} of s3://{info.bucket}/{info.key} was not resumed "
+                f"(nothing changed): ListParts kept failing ({exc.code})",
                 bucket=info.bucket,
                 key=info.key,
                 upload_id=info.upload_id,
