@@ -191,6 +191,45 @@ def _fifo_then_ctrl_c(
     )
 
 
+def _follow_then(act: Callable[[Path], object]) -> Runner:
+    """``cp --follow FILE s3://BUCKET/KEY ...``: once the multipart upload exists, ``act``
+    on FILE (delete it, replace it), then let the command end."""
+
+    def runner(
+        argv: list[str], env: dict[str, str], stdin: bytes | None
+    ) -> subprocess.CompletedProcess[str]:
+        path = Path(argv[argv.index("--follow") + 1])
+        bucket, _, key = next(a for a in argv if a.startswith("s3://"))[5:].partition("/")
+        client = make_client(
+            endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+            region=env["AWS_REGION"],
+            access_key=env["AWS_ACCESS_KEY_ID"],
+            secret_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        running = Running(argv, env)
+        try:
+            deadline = time.monotonic() + 30
+            while not uploads_for(client, bucket, key):
+                assert time.monotonic() < deadline and running.proc.poll() is None, running.stderr
+                time.sleep(0.05)
+            act(path)
+            code = running.finish(30)
+        finally:
+            running.kill()
+        return subprocess.CompletedProcess(
+            argv, code, "\n".join(running.stdout), "\n".join(running.stderr)
+        )
+
+    return runner
+
+
+def _replace(path: Path) -> None:
+    """Another file renamed over ``path`` (as a recorder restarting into the same name)."""
+    other = path.with_name("other.bin")
+    other.write_bytes(b"another recording")
+    other.replace(path)
+
+
 @dataclass(frozen=True)
 class CliCase:
     id: str
@@ -251,11 +290,20 @@ def _fifo(ctx: CliRun) -> None:
     os.mkfifo(ctx.tmp / "pipe")
 
 
+def _recording(ctx: CliRun) -> None:
+    """11 MiB of a recording in progress: two parts go out as soon as it is followed."""
+    (ctx.tmp / "rec.bin").write_bytes(os.urandom(11 * MiB))
+
+
 def _bad_config_file(ctx: CliRun) -> None:
     (ctx.tmp / "bad.toml").write_text('concurrency = "lots"\n')
 
 
 CP = ("cp", "{src}", "{dst}")
+FOLLOW_RECORDING = (
+    *("cp", "--follow", "{dir}/rec.bin", "{dst}"),
+    *("--part-size", "5MiB", "--idle", "60", "--quiet"),
+)
 
 CLI_CASES = [
     # sizes and numbers: exit 2 before any request
@@ -306,6 +354,30 @@ CLI_CASES = [
         2,
         "bad.toml: concurrency = 'lots': use a whole number",
         prepare=_bad_config_file,
+    ),
+    CliCase(
+        "retry-for-not-a-duration",
+        (*CP, "--retry-for", "soon"),
+        2,
+        "--retry-for soon: invalid duration 'soon': use e.g. 30s, 15m, 1h",
+    ),
+    CliCase(
+        "retry-for-negative",
+        (*CP, "--retry-for=-1m"),
+        2,
+        "--retry-for -1m: invalid duration '-1m'",
+    ),
+    CliCase(
+        "retry-for-30d",
+        (*CP, "--retry-for", "30d"),
+        2,
+        "--retry-for 30d: use a duration from 0s to 7d",
+    ),
+    CliCase(
+        "cli-read-timeout-0",
+        (*CP, "--cli-read-timeout", "0"),
+        2,
+        "--cli-read-timeout 0: use a duration from 0.1s to 1d",
     ),
     # URLs, bucket names and keys: exit 2 before any request
     CliCase(
@@ -384,6 +456,43 @@ CLI_CASES = [
         "interrupted",
         prepare=_fifo,
         runner=_fifo_then_ctrl_c,
+    ),
+    CliCase(
+        "follow-fifo",
+        ("cp", "--follow", "{fifo}", "{dst}"),
+        2,
+        "is not a regular file: --follow reads a growing file; upload a pipe with",
+        prepare=_fifo,
+    ),
+    CliCase(
+        "follow-device",
+        ("cp", "--follow", "/dev/zero", "{dst}"),
+        2,
+        "/dev/zero is not a regular file: --follow reads a growing file",
+    ),
+    CliCase(
+        "follow-checksum-none",
+        ("cp", "--follow", "{src}", "{dst}", "--checksum", "none"),
+        2,
+        "--follow finds the parts a recorder rewrote by their checksums: drop --checksum none",
+    ),
+    CliCase(
+        "follow-file-deleted",
+        FOLLOW_RECORDING,
+        1,
+        "was deleted or moved away while it was followed: nothing was completed",
+        prepare=_recording,
+        runner=_follow_then(lambda path: path.unlink()),
+        slow=True,
+    ),
+    CliCase(
+        "follow-file-replaced",
+        FOLLOW_RECORDING,
+        1,
+        "was replaced by another file while it was followed: nothing was completed",
+        prepare=_recording,
+        runner=_follow_then(_replace),
+        slow=True,
     ),
     CliCase(
         "stdin-shorter-than-expected-size",
@@ -761,6 +870,15 @@ def _no_retry_policy(lib: Lib) -> object:
     return UploadConfig(retry=None)  # type: ignore[arg-type]
 
 
+def _follow(**options: Any) -> Callable[[Lib], object]:
+    def act(lib: Lib) -> object:
+        path = lib.tmp / "rec.mp4"
+        path.write_bytes(b"r" * 100)
+        return lib.uploader.follow_file(path, lib.bucket, lib.key, **options)
+
+    return act
+
+
 LIBRARY_CASES = [
     # options: ConfigError, before any request
     LibraryCase(
@@ -831,6 +949,22 @@ LIBRARY_CASES = [
         "I/O operation on closed file s3://.*: its upload was already completed",
         completed_first=True,
     ),
+    LibraryCase(
+        "retry-for-0", _options(retry_for=0), ConfigError, "retry_for must be a positive number"
+    ),
+    LibraryCase(
+        "retry-for-as-text",
+        _options(retry_for="2m"),
+        ConfigError,
+        "retry_for must be a positive number of seconds .or None., not '2m'",
+    ),
+    LibraryCase(
+        "follow-checksum-none",
+        _follow(checksum="none"),
+        ConfigError,
+        "follow mode finds the parts a writer changed by their checksums",
+    ),
+    LibraryCase("follow-idle-0", _follow(idle=0), ConfigError, "idle must be a positive number"),
     # targets
     LibraryCase("bucket-invalid", _target("Bad_Bucket", None), ConfigError, "invalid bucket name"),
     LibraryCase("key-empty", _empty_key, ConfigError, "empty object key"),

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -296,7 +297,7 @@ def test_content_type_guess_and_metadata(
     assert head["Metadata"] == {"origin": "test"}
 
 
-def test_file_changed_during_upload_gives_no_object(
+def test_file_grown_during_upload_gives_no_object(
     uploader: S3StreamUploader, s3client: Any, bucket: str, unique_key: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "growing.bin"
@@ -307,9 +308,107 @@ def test_file_changed_during_upload_gives_no_object(
             with path.open("ab") as f:
                 f.write(b"late bytes")
 
-    with pytest.raises(SourceError, match="changed while it was uploaded"):
+    with pytest.raises(SourceError, match="grew from .* use follow mode for a growing file"):
         uploader.upload_file(
             path, bucket, unique_key, on_progress=append_on_first_progress, part_size=PART
+        )
+    assert key_absent(s3client, bucket, unique_key)
+    assert no_uploads_left(s3client, bucket, unique_key)
+
+
+def change_after_parts(path: Path, parts: int, change: Callable[[], None]) -> Callable[..., None]:
+    """A progress callback that runs ``change`` once ``parts`` parts were acknowledged."""
+    done = threading.Event()
+
+    def on_progress(event: Progress) -> None:
+        if event.parts_done >= parts and not done.is_set():
+            done.set()
+            change()
+
+    return on_progress
+
+
+def test_file_changed_in_place_during_upload_sends_the_changed_parts_again(
+    uploader: S3StreamUploader, s3client: Any, bucket: str, unique_key: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "edited.bin"
+    data = bytearray(os.urandom(6 * PART + 5))
+    path.write_bytes(data)
+    events: list[Progress] = []
+
+    def edit_part_1() -> None:
+        with path.open("r+b") as f:
+            f.seek(100)
+            f.write(b"edited in place")
+
+    on_change = change_after_parts(path, 2, edit_part_1)
+
+    def on_progress(event: Progress) -> None:
+        events.append(event)
+        on_change(event)
+
+    result = uploader.upload_file(
+        path, bucket, unique_key, on_progress=on_progress, part_size=PART, concurrency=1
+    )
+    data[100:115] = b"edited in place"
+    assert fetch(s3client, bucket, unique_key) == bytes(data)  # the file as it is now
+    assert result.parts == 7 and events[-1].parts_done == 8  # part 1 went out twice
+    assert no_uploads_left(s3client, bucket, unique_key)
+
+
+def test_file_replaced_during_upload_uploads_the_new_file(
+    uploader: S3StreamUploader, s3client: Any, bucket: str, unique_key: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "saved.bin"
+    path.write_bytes(os.urandom(4 * PART))
+    new = os.urandom(4 * PART)
+
+    def save_by_rename() -> None:  # as editors save: a new file renamed over the old one
+        (tmp_path / "saved.tmp").write_bytes(new)
+        (tmp_path / "saved.tmp").replace(path)
+
+    uploader.upload_file(
+        path,
+        bucket,
+        unique_key,
+        on_progress=change_after_parts(path, 1, save_by_rename),
+        part_size=PART,
+        concurrency=1,
+    )
+    assert fetch(s3client, bucket, unique_key) == new
+    assert no_uploads_left(s3client, bucket, unique_key)
+
+
+@pytest.mark.parametrize("checksum", ["crc64nvme", "none"])
+def test_file_shrunk_or_unverifiable_during_upload_gives_no_object(
+    uploader: S3StreamUploader,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    tmp_path: Path,
+    checksum: str,
+) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(4 * PART))
+
+    def shrink() -> None:
+        os.truncate(path, 4 * PART - 1)
+
+    def edit() -> None:
+        with path.open("r+b") as f:
+            f.write(b"edited")
+
+    change = shrink if checksum == "crc64nvme" else edit
+    expected = "shrank from" if checksum == "crc64nvme" else "without part checksums"
+    with pytest.raises(SourceError, match=expected):
+        uploader.upload_file(
+            path,
+            bucket,
+            unique_key,
+            on_progress=change_after_parts(path, 4, change),  # every part sent
+            part_size=PART,
+            concurrency=1,
+            checksum=checksum,
         )
     assert key_absent(s3client, bucket, unique_key)
     assert no_uploads_left(s3client, bucket, unique_key)

@@ -17,6 +17,7 @@ from s3stream.errors import (
     StoreError,
     UploadAborted,
     UploadFailed,
+    UploadInterrupted,
 )
 from s3stream.fileobj import AsyncObjectWriter, ObjectWriter, aopen, open
 from s3stream.resume.info import ResumeInfo, SourceFingerprint
@@ -54,6 +55,7 @@ __all__ = [
     "UploadConfig",
     "UploadControl",
     "UploadFailed",
+    "UploadInterrupted",
     "UploadOptions",
     "UploadResult",
     "UploadSession",

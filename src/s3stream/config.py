@@ -80,6 +80,10 @@ class UploadConfig:
     equal_parts: bool | None = None
     """``None``: equal parts where the store needs them (Cloudflare R2)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry_for: float | None = None
+    """Seconds to keep retrying a store that fails or cannot be reached (an outage), however
+    many attempts that takes; ``None``: the ``retry`` policy's attempts decide. When it runs
+    out on a file, the parts are kept for a resume (:class:`~s3stream.errors.UploadInterrupted`)."""
     leave_parts_on_error: bool = False
     progress_interval: float = 0.1
     content_type: str | None = None
@@ -169,6 +173,13 @@ class UploadConfig:
         return self.checksum
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The ``retry`` policy with ``retry_for`` applied."""
+        if self.retry_for is None:
+            return self.retry
+        return replace(self.retry, retry_for=self.retry_for)
+
+    @property
     def checksum_algorithm(self) -> ChecksumAlgorithm:
         """The algorithm asked for (CRC64NVME, S3's own, when none was)."""
         return self.chosen_checksum or ChecksumAlgorithm.CRC64NVME
@@ -219,6 +230,13 @@ def _check_types(config: UploadConfig) -> None:
         raise ConfigError(f"progress_interval must be a number of seconds, not {interval!r}")
     if not isinstance(config.retry, RetryPolicy):
         raise ConfigError(f"retry must be a RetryPolicy, not {config.retry!r}")
+    retry_for = config.retry_for
+    if retry_for is not None and (
+        isinstance(retry_for, bool) or not isinstance(retry_for, int | float) or not retry_for > 0
+    ):
+        raise ConfigError(
+            f"retry_for must be a positive number of seconds (or None), not {retry_for!r}"
+        )
     if not isinstance(config.metadata, Mapping):
         raise ConfigError(f"metadata must be a mapping of names to values, not {config.metadata!r}")
     if config.content_type is not None and not isinstance(config.content_type, str):

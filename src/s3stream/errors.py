@@ -12,6 +12,7 @@
     │   ├── PreconditionFailed  a write on condition of one version (If-Match) found another
     │   └── AlreadyExists       a create-only write (If-None-Match: *) found the key taken
     ├── UploadFailed       an upload could not be completed (``__cause__`` says why)
+    │   └── UploadInterrupted  the store stayed unreachable; the parts were kept to resume
     └── UploadAborted      the upload was aborted on request
 
 Errors that concern one upload carry ``bucket``, ``key`` and ``upload_id`` (``None`` before
@@ -126,6 +127,12 @@ class UploadFailed(S3StreamError):
         self.bucket, self.key, self.upload_id = bucket, key, upload_id
         self.parts_left = parts_left
         """True when the multipart upload was left in place (``leave_parts_on_error``)."""
+
+
+class UploadInterrupted(UploadFailed):
+    """The store failed or could not be reached for the whole ``retry_for`` budget while a
+    file was uploaded: the parts sent were kept and journaled, and
+    ``S3StreamUploader.resume(upload_id)`` (``s3stream resume ID``) continues the upload."""
 
 
 class UploadAborted(S3StreamError):

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import mimetypes
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
@@ -15,6 +15,7 @@ from s3stream.config import PresetName, UploadConfig, validate_bucket, validate_
 from s3stream.engine.bandwidth import TokenBucket
 from s3stream.engine.choices import for_store
 from s3stream.engine.filewriter import FileWriter, open_regular_file
+from s3stream.engine.follow import FollowWriter
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
 from s3stream.engine.retry import RetryPolicy
@@ -25,7 +26,7 @@ from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadControl, UploadSession
 from s3stream.store.attributes import CustomerKey
-from s3stream.store.boto import BotoStore, make_client
+from s3stream.store.boto import CONNECT_TIMEOUT, READ_TIMEOUT, BotoStore, make_client
 from s3stream.store.capabilities import Capabilities
 from s3stream.store.known import CapabilityCache, KnownStores
 from s3stream.store.probe import Probe, ProbeReport
@@ -49,6 +50,7 @@ class UploadOptions(TypedDict, total=False):
     max_parts: int | None
     equal_parts: bool | None
     retry: RetryPolicy
+    retry_for: float | None
     leave_parts_on_error: bool
     progress_interval: float
     content_type: str | None
@@ -77,7 +79,8 @@ class S3StreamUploader:
 
     With no arguments the standard AWS configuration chain applies (environment variables
     including ``AWS_ENDPOINT_URL_S3``, shared config and credentials files, ``AWS_PROFILE``).
-    ``endpoint_url``, ``region`` and ``profile`` override it; ``client`` supplies a ready
+    ``endpoint_url``, ``region`` and ``profile`` override it, ``connect_timeout`` and
+    ``read_timeout`` (seconds; 10 and 120) bound each request; ``client`` supplies a ready
     botocore/boto3 S3 client instead (its own retry and checksum settings then apply too);
     ``store`` any :class:`~s3stream.store.protocol.ObjectStore`. ``config`` sets defaults for every
     upload, and each call's keyword options (:class:`UploadOptions`) override single fields
@@ -112,6 +115,8 @@ class S3StreamUploader:
         store_profile: str | Capabilities | None = None,
         ca_bundle: str | None = None,
         verify_ssl: bool = True,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.config = config or UploadConfig()
         rate = self.config.max_bandwidth
@@ -127,6 +132,8 @@ class S3StreamUploader:
                     profile=profile,
                     payload_signing=payload_signing,
                     verify=ca_bundle if verify_ssl else False,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
                 )
             store = BotoStore(client)
         self.store: ObjectStore = store
@@ -254,6 +261,40 @@ class S3StreamUploader:
                 FileWriter, bucket, key, fingerprint.size, on_progress, options, source=fingerprint
             )
             return file_writer.upload(fd, fingerprint)
+        finally:
+            os.close(fd)
+
+    def follow_file(
+        self,
+        path: str | os.PathLike[str],
+        bucket: str,
+        key: str,
+        on_progress: ProgressCallback | None = None,
+        *,
+        idle: float = 5.0,
+        stop: Callable[[], bool] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        **options: Any,
+    ) -> UploadResult:
+        """Upload a file while it is being written (a recording), part by part as it grows.
+
+        It completes once the file has not grown for ``idle`` seconds, or as soon as
+        ``stop()`` returns true (polled while the file does not grow, at least every 0.2 s;
+        e.g. ``threading.Event().is_set``), with what the file holds at that moment. Bytes the
+        writer changes after they were sent (a muxer writing its header when it finishes)
+        are found by the parts' checksums and sent again before completion, so the object is
+        the finished file byte for byte; this needs a checksum (not ``checksum="none"``). A
+        file that shrinks, or is deleted or replaced while it is followed, raises
+        :class:`SourceError` and nothing is completed (the multipart upload is aborted).
+        ``on_note`` receives remarks for a person (``finishing: ...``).
+        """
+        path = Path(path)
+        fd = open_regular_file(path)
+        try:
+            if "content_type" not in options and self.config.content_type is None:
+                options["content_type"] = mimetypes.guess_type(path.name)[0]
+            writer = self._writer(FollowWriter, bucket, key, None, on_progress, options)
+            return writer.follow(fd, path, idle=idle, stop=stop, note=on_note)
         finally:
             os.close(fd)
 

@@ -176,3 +176,22 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+def settled_parts(
+    client: Any, bucket: str, key: str, upload_id: str, quiet: float = 1.0
+) -> dict[int, dict[str, Any]]:
+    """ListParts once it stops changing for ``quiet`` seconds, by part number: after a
+    ``kill -9`` a part whose body had reached the store may still land a moment later."""
+    last: dict[int, dict[str, Any]] | None = None
+    stable_since = time.monotonic()
+    while True:
+        listed = client.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", [])
+        now = {int(p["PartNumber"]): p for p in listed}
+        if last is None or {n: p["ETag"] for n, p in now.items()} != {
+            n: p["ETag"] for n, p in last.items()
+        }:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            return now
+        time.sleep(0.1)

@@ -382,6 +382,13 @@ class FaultProxy:
         """Requests seen so far (faulted or not)."""
         return self._request_count
 
+    @property
+    def open_connections(self) -> int:
+        """Sockets open right now, client and store sides: 0 once every request a client
+        sent (a killed one's included) has been answered or cut."""
+        with self._lock:
+            return len(self._sockets)
+
     def start(self) -> None:
         """Listen on a free port of 127.0.0.1 and start accepting connections."""
         listener = socket.socket()

@@ -18,6 +18,7 @@ from s3stream.errors import (
     StoreError,
     UploadAborted,
     UploadFailed,
+    UploadInterrupted,
 )
 
 PROG = "s3stream"
@@ -25,6 +26,8 @@ PROG = "s3stream"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_RESUMABLE = 75
+"""Interrupted by an outage, the parts kept: ``s3stream resume ID`` continues (EX_TEMPFAIL)."""
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -35,6 +38,8 @@ exit codes:
        --leave-parts-on-error was given
   2    usage or configuration error (bad option, URL, size, missing file,
        no credentials): nothing was sent
+  75   interrupted: the store failed or could not be reached for longer than
+       --retry-for; a file's parts were kept: `s3stream resume ID` continues
   130  interrupted (Ctrl-C); the multipart upload was aborted
   143  terminated (SIGTERM); the multipart upload was aborted"""
 
@@ -185,9 +190,12 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
             hints += [_one_line(note) for note in getattr(store, "__notes__", [])]
             if store.code in _STORE_HINTS:
                 hints.append(_STORE_HINTS[store.code])
-        if isinstance(exc, UploadFailed) and exc.parts_left and exc.upload_id:
+        if isinstance(exc, UploadInterrupted):
+            hints.append(f"continue it with `s3stream resume {exc.upload_id}`")
+        elif isinstance(exc, UploadFailed) and exc.parts_left and exc.upload_id:
             hints.append(f"the parts were kept under upload id {exc.upload_id}")
-        return (f"{message} ({'; '.join(hints)})" if hints else message), EXIT_FAILED
+        code = EXIT_RESUMABLE if isinstance(exc, UploadInterrupted) else EXIT_FAILED
+        return (f"{message} ({'; '.join(hints)})" if hints else message), code
     if isinstance(exc, S3StreamError):
         return _one_line(str(exc)), EXIT_FAILED
     if isinstance(exc, EmbeddedStoreError):

@@ -12,6 +12,8 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 from s3stream.cli.common import UsageError
 from s3stream.cli.settings import (
     CA_BUNDLE,
+    CLI_CONNECT_TIMEOUT,
+    CLI_READ_TIMEOUT,
     ENDPOINT_URL,
     NO_VERIFY_SSL,
     PROFILE,
@@ -21,6 +23,7 @@ from s3stream.cli.settings import (
 )
 from s3stream.config import UploadConfig
 from s3stream.resume.journal import Journal
+from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT
 from s3stream.store.profiles import PROFILES
 from s3stream.uploader import S3StreamUploader
 
@@ -58,6 +61,16 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="do not check the store's TLS certificate (not recommended)",
+    )
+    group.add_argument(
+        "--cli-connect-timeout",
+        metavar="DURATION",
+        help="give up a connection attempt after this long (10s); it is retried",
+    )
+    group.add_argument(
+        "--cli-read-timeout",
+        metavar="DURATION",
+        help="give up a request whose store sends nothing for this long (2m); it is retried",
     )
 
 
@@ -105,4 +118,6 @@ def connect(
         ca_bundle=settings.get(CA_BUNDLE),
         verify_ssl=verify_ssl,
         config=config,
+        connect_timeout=settings.get(CLI_CONNECT_TIMEOUT) or CONNECT_TIMEOUT,
+        read_timeout=settings.get(CLI_READ_TIMEOUT) or READ_TIMEOUT,
     )

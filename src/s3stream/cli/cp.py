@@ -41,6 +41,7 @@ from s3stream.cli.settings import (
     NO_CLOBBER,
     PART_SIZE,
     PRESET,
+    RETRY_FOR,
     TRANSFERS,
     VERIFY,
     Settings,
@@ -94,7 +95,13 @@ output:
 follow mode (--follow FILE):
   uploads a file that is still being written, part by part as it grows, and
   completes it once it has not grown for --idle seconds. Ctrl-C completes what
-  the file holds now; a second Ctrl-C aborts. A file that shrinks is an error.
+  the file holds now; a second Ctrl-C aborts. Parts the recorder rewrites after
+  they were sent (MP4, Matroska headers) are sent again: the object is the
+  finished file. A file that shrinks, is deleted or replaced is an error.
+
+outages:
+  connection failures, timeouts and 5xx are retried for --retry-for (5m); a
+  file whose upload outlasts it keeps its parts: exit 75, `s3stream resume ID`.
 
 configuration:
   flags > S3STREAM_* environment (S3STREAM_PART_SIZE, S3STREAM_CONCURRENCY,
@@ -182,6 +189,12 @@ def add_parser(subparsers: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="read the object back after the upload and compare its checksum",
+    )
+    upload.add_argument(
+        "--retry-for",
+        metavar="DURATION",
+        help="keep retrying a store that fails or cannot be reached for this long (5m; 0: "
+        "8 attempts); then a file's parts are kept (exit 75, `s3stream resume ID`)",
     )
     upload.add_argument(
         "--leave-parts-on-error",
@@ -304,6 +317,7 @@ def upload_options(settings: Settings) -> dict[str, Any]:
         "no_clobber": settings.get(NO_CLOBBER),
         "leave_parts_on_error": settings.get(LEAVE_PARTS_ON_ERROR),
         "verify": settings.get(VERIFY),
+        "retry_for": settings.get(RETRY_FOR) or None,
         "content_type": settings.get(CONTENT_TYPE),
         "metadata": settings.get(METADATA),
         **attribute_options(settings),
@@ -350,6 +364,11 @@ def run(args: argparse.Namespace) -> int:
     mode = choose_mode(json_events=args.json, quiet=args.quiet)
     bandwidth = UploadConfig(max_bandwidth=settings.get(BWLIMIT))
     if args.follow:
+        if options.get("checksum") == "none":
+            raise UsageError(
+                "--follow finds the parts a recorder rewrote by their checksums: "
+                "drop --checksum none"
+            )
         idle = settings.get(IDLE)
         assert source.path is not None and idle is not None
         uploader = connect(settings, config=bandwidth)

@@ -8,14 +8,21 @@ import sys
 from typing import Any
 
 from s3stream.cli.attributes import SSE_C_KEY, customer_key
-from s3stream.cli.common import EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, HelpFormatter, UsageError
+from s3stream.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_RESUMABLE,
+    HelpFormatter,
+    UsageError,
+)
 from s3stream.cli.connect import add_connection_options, connect
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.journaled import find, open_journal
 from s3stream.cli.progress import LIBRARY_INTERVAL, Start, choose_mode, make_reporter
-from s3stream.cli.settings import BWLIMIT, Settings
+from s3stream.cli.settings import BWLIMIT, RETRY_FOR, Settings
 from s3stream.config import UploadConfig
-from s3stream.errors import S3StreamError
+from s3stream.errors import S3StreamError, UploadInterrupted
 from s3stream.resume.journal import JournalEntry
 from s3stream.store.attributes import CustomerKey
 
@@ -49,6 +56,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("ids", metavar="ID", nargs="*", help="upload id (or a unique prefix)")
     parser.add_argument("--all", action="store_true", help="every resumable upload")
+    parser.add_argument(
+        "--retry-for",
+        metavar="DURATION",
+        help="keep retrying a store that fails or cannot be reached for this long (5m; 0: "
+        "8 attempts); then the upload stays resumable (exit 75)",
+    )
     add_connection_options(parser)
     parser.add_argument(
         "--sse-c-key",
@@ -72,15 +85,17 @@ def run(args: argparse.Namespace) -> int:
     if args.all and not entries:
         print("nothing to resume")
         return EXIT_OK
-    failed = 0
+    failed = interrupted = 0
     for entry in entries:
         try:
             _resume(settings, journal, entry, args)
-        except S3StreamError:
+        except S3StreamError as exc:
             if len(entries) == 1:
                 raise
-            failed += 1  # already reported; go on with the others
-    return EXIT_FAILED if failed else EXIT_OK
+            # already reported; go on with the others
+            interrupted += isinstance(exc, UploadInterrupted)
+            failed += not isinstance(exc, UploadInterrupted)
+    return EXIT_FAILED if failed else EXIT_RESUMABLE if interrupted else EXIT_OK
 
 
 def _resume(
@@ -120,6 +135,7 @@ def _resume(
                 progress_interval=LIBRARY_INTERVAL,
                 leave_parts_on_error=True,
                 sse_customer_key=key,
+                retry_for=settings.get(RETRY_FOR) or None,
             )
     except BaseException as exc:
         reporter.failed(exc)

@@ -29,6 +29,7 @@ from s3stream.cli.common import UsageError, parse_duration
 from s3stream.config import MIN_BANDWIDTH
 from s3stream.engine.plan import validate_part_size
 from s3stream.limits import format_size, parse_rate, parse_size
+from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT
 from s3stream.store.profiles import profile
 
 T = TypeVar("T")
@@ -237,6 +238,10 @@ STORE_PROFILE = setting("store-profile", store_profile)
 CA_BUNDLE = setting("ca-bundle", existing_file)
 NO_VERIFY_SSL = setting("no-verify-ssl", boolean)
 IDLE = setting("idle", duration(0.1, 86400.0), 5.0)
+RETRY_FOR = setting("retry-for", duration(0.0, 7 * 86400.0), 300.0)
+"""How long uploads ride out an outage; 0 leaves it to the retry attempts."""
+CLI_CONNECT_TIMEOUT = setting("cli-connect-timeout", duration(0.1, 3600.0), CONNECT_TIMEOUT)
+CLI_READ_TIMEOUT = setting("cli-read-timeout", duration(0.1, 86400.0), READ_TIMEOUT)
 EXPIRES = setting("expires", duration(1.0, 7 * 86400.0), 3600.0)
 
 

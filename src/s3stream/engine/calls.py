@@ -31,6 +31,9 @@ from s3stream.store.types import OVERWRITE, ObjectInfo, PartRecord, PutMode
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SOURCE_REREADS = 3
+"""How often a file part whose bytes changed while it was sent is read and sent again."""
+
 
 class MultipartCalls:
     """The calls for one object (``bucket/key``) with one checksum use (or just an
@@ -39,6 +42,10 @@ class MultipartCalls:
     ``on_sent`` callbacks receive byte counts as bodies go out, and a negative count when a
     failed attempt's bytes are taken back before the retry. ``should_stop`` ends retries
     early (an upload being aborted). ``throttle`` limits the bytes sent per second.
+
+    The policy's ``retry_for`` (riding out an outage) applies once the store has answered
+    one of these calls (``reached``): a store that never answered is more likely a wrong
+    endpoint than an outage, and fails after the policy's attempts.
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class MultipartCalls:
         rand: Callable[[], float] = random.random,
         should_stop: Callable[[], bool] = lambda: False,
         throttle: TokenBucket | None = None,
+        reached: bool = False,
     ) -> None:
         self.store = store
         self.throttle = throttle
@@ -66,16 +74,20 @@ class MultipartCalls:
         self._sleep = sleep
         self._rand = rand
         self._should_stop = should_stop
+        self.reached = reached
 
     def retry(self, operation: Callable[[], T], describe: str) -> T:
-        return call_with_retry(
+        policy = self.policy if self.reached else replace(self.policy, retry_for=None)
+        result = call_with_retry(
             operation,
-            self.policy,
+            policy,
             describe=describe,
             sleep=self._sleep,
             rand=self._rand,
             should_stop=self._should_stop,
         )
+        self.reached = True
+        return result
 
     def create(self, options: ObjectOptions) -> str:
         upload_id = self.retry(
@@ -112,22 +124,38 @@ class MultipartCalls:
         on_sent: OnSent | None = None,
     ) -> PartRecord:
         """Upload one part with its checksum in a header; retried from ``data``, which must
-        stay intact (a source is read twice: for the checksum, then to be sent)."""
+        stay intact (a source is read twice: for the checksum, then to be sent).
+
+        A source (a file part) that changed between the two reads makes the store answer
+        ``BadDigest``: it is checksummed and sent again, up to :data:`SOURCE_REREADS` times.
+        """
         value = self._checksum(data)
         counted = _Counted(on_sent, self.throttle)
 
         def attempt() -> PartRecord:
-            counted.take_back()
-            return self.store.upload_part(
-                self.bucket,
-                self.key,
-                upload_id,
-                part_number,
-                data,
-                checksum=self.use.sent_algorithm,
-                checksum_value=value if self.use.sent else None,
-                on_sent=counted,
-            )
+            nonlocal value
+            rereads = 0
+            while True:
+                counted.take_back()
+                try:
+                    return self.store.upload_part(
+                        self.bucket,
+                        self.key,
+                        upload_id,
+                        part_number,
+                        data,
+                        checksum=self.use.sent_algorithm,
+                        checksum_value=value if self.use.sent else None,
+                        on_sent=counted,
+                    )
+                except StoreError as exc:
+                    if exc.code != "BadDigest" or isinstance(data, memoryview):
+                        raise
+                    if rereads == SOURCE_REREADS:
+                        raise
+                    rereads += 1
+                    log.info("part %d changed while it was sent: reading it again", part_number)
+                    value = self._checksum(data)
 
         return _with_checksum(self.retry(attempt, f"UploadPart {part_number}"), value)
 
@@ -260,8 +288,9 @@ class MultipartCalls:
                 operation="HeadObject",
             )
 
-    def abort(self, upload_id: str) -> None:
-        """Abort the multipart upload; a failure to do so is logged, not raised."""
+    def abort(self, upload_id: str) -> bool:
+        """Abort the multipart upload; a failure to do so is logged, not raised, and returns
+        False (the upload is then still on the store)."""
         try:
             call_with_retry(
                 lambda: self.store.abort_multipart_upload(self.bucket, self.key, upload_id),
@@ -275,6 +304,8 @@ class MultipartCalls:
             pass
         except S3StreamError as exc:
             log.warning("could not abort multipart upload %s: %s", upload_id, exc)
+            return False
+        return True
 
 
 def verify_checksum(expected: str | None, info: ObjectInfo) -> None:

@@ -23,17 +23,27 @@ class RetryPolicy:
     2^(n-1))]`` ("full jitter"), which spreads retries of many parts apart after a throttle.
     Only errors marked retryable at the store boundary (5xx, SlowDown, RequestTimeout,
     connection resets and timeouts) are retried; anything else fails at once.
+
+    ``retry_for`` (seconds) rides out an outage: a call keeps being retried until that long
+    has passed since its first failure, however many attempts that takes (``max_attempts``
+    then no longer limits it). ``None``: ``max_attempts`` decides.
     """
 
     max_attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 15.0
+    retry_for: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts {self.max_attempts} must be at least 1")
         if self.base_delay < 0 or self.max_delay < 0:
             raise ConfigError("retry delays must not be negative")
+        if self.retry_for is not None and not self.retry_for > 0:
+            raise ConfigError(
+                f"retry_for {self.retry_for!r} is invalid: give a positive number of seconds, "
+                "or None to let max_attempts decide"
+            )
 
     def delay(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
         ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1))
@@ -48,21 +58,32 @@ def call_with_retry(
     sleep: Callable[[float], object] = time.sleep,
     rand: Callable[[], float] = random.random,
     should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run ``operation``, retrying retryable :class:`StoreError` s per ``policy``.
 
     ``should_stop`` is checked before every retry, so an aborting upload does not keep trying.
+    With ``policy.retry_for`` the last wait is cut short so that one attempt comes at the end
+    of the budget.
     """
     attempt = 0
+    deadline: float | None = None
     while True:
         try:
             return operation()
         except StoreError as exc:
             attempt += 1
-            if not exc.retryable or attempt >= policy.max_attempts or should_stop():
+            now = clock()
+            if deadline is None and policy.retry_for is not None:
+                deadline = now + policy.retry_for
+            spent = attempt >= policy.max_attempts if deadline is None else now >= deadline
+            if not exc.retryable or spent or should_stop():
                 if attempt > 1:
-                    exc.add_note(f"{describe}: gave up after {attempt} attempts")
+                    over = "" if deadline is None else f" in {policy.retry_for:g}s"
+                    exc.add_note(f"{describe}: gave up after {attempt} attempts{over}")
                 raise
             pause = policy.delay(attempt, rand)
+            if deadline is not None:
+                pause = min(pause, deadline - now)
             log.info("%s failed (%s); retry %d in %.2fs", describe, exc.code, attempt, pause)
             sleep(pause)

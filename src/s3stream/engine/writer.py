@@ -3,18 +3,15 @@
 A :class:`MultipartWriter` takes bytes in order (``write``, or ``write_from`` a pipe), fills
 pooled part buffers, hands full parts to its :class:`~s3stream.engine.scheduler.PartScheduler`
 (parallel, checksummed, retried) and completes or aborts. Parts are numbered and sized by a
-:class:`~s3stream.engine.ledger.PartLedger`; memory is bounded by its BufferPool::
-
-    buffered bytes <= read_buffer + (concurrency + 1) x part_size
-
-where the ``+ 1`` is the buffer being filled while ``concurrency`` parts are in flight.
-Files go through :class:`~s3stream.engine.filewriter.FileWriter`, which reads each part by
-offset and needs no part buffers.
+:class:`~s3stream.engine.ledger.PartLedger`; memory is bounded by its BufferPool to
+``read_buffer + (concurrency + 1) x part_size`` (one part filling, ``concurrency`` in flight).
+Files go through :class:`~s3stream.engine.filewriter.FileWriter` (each part read by offset,
+no part buffers), growing files through :class:`~s3stream.engine.follow.FollowWriter`.
 
 An upload that fits in one part never becomes a multipart upload: the first full buffer is
-held until more data arrives, and a stream that ends there goes up as one PutObject.
-CreateMultipartUpload is sent only once a second part exists, and from then on any failure
-or abort calls AbortMultipartUpload (unless ``leave_parts_on_error``), so nothing is orphaned.
+held until more data arrives, and a stream that ends there goes up as one PutObject. From
+CreateMultipartUpload on, any failure or abort calls AbortMultipartUpload (unless
+``leave_parts_on_error``, or a file interrupted by an outage), so nothing is orphaned.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from s3stream.engine.bandwidth import TokenBucket
 from s3stream.engine.buffers import BufferPool, PoolClosed
 from s3stream.engine.calls import MultipartCalls
 from s3stream.engine.choices import ChecksumUse
-from s3stream.engine.failures import aborted_error, upload_failure
+from s3stream.engine.failures import aborted_error, is_outage, upload_failure
 from s3stream.engine.files import FileRange
 from s3stream.engine.journaling import JournalWriter, UploadJournal
 from s3stream.engine.ledger import PartLedger
@@ -57,8 +54,11 @@ class MultipartWriter:
 
     Thread-safe: ``write`` calls from several threads are serialised (their order is the
     order in which they take the lock); ``abort`` may be called from any thread and wakes a
-    writer blocked on back-pressure.
+    writer blocked on back-pressure. ``resumable`` sources (files) keep their parts when an
+    outage outlasts ``retry_for``.
     """
+
+    resumable = False
 
     def __init__(
         self,
@@ -108,11 +108,12 @@ class MultipartWriter:
                 bucket,
                 key,
                 algorithm=self.use,
-                retry=config.retry,
+                retry=config.retry_policy,
                 sleep=sleep,
                 rand=rand,
-                should_stop=self._stopping,
+                should_stop=lambda: self.scheduler.stopping(),
                 throttle=throttle,
+                reached=resume is not None,  # resume's ListParts reached the store
             ),
             self.ledger,
             self.journal,
@@ -329,8 +330,7 @@ class MultipartWriter:
                 return
             upload_id = self.calls.create(self._options())
             self.scheduler.start(upload_id)
-            self.upload_id = upload_id
-            self.progress.upload_id = upload_id
+            self.upload_id = self.progress.upload_id = upload_id
         self.journal.started(self.resume_info())
         if self.scheduler.aborted:  # abort() ran while the upload was being created
             self._abort_remote()
@@ -344,9 +344,6 @@ class MultipartWriter:
         if self.scheduler.aborted:
             raise self._aborted_error()
         self.scheduler.submit(number, buf, length, source)
-
-    def _stopping(self) -> bool:
-        return self.scheduler.stopping()
 
     # ----------------------------------------------------------------- finishing
 
@@ -403,8 +400,8 @@ class MultipartWriter:
         return self.result
 
     def _check_source(self) -> None:
-        """Raise :class:`SourceError` if the source changed under the upload (a source that
-        can tell: see :class:`~s3stream.engine.filewriter.FileWriter`)."""
+        """Before completing: make sure the parts are the source's bytes (a source that can
+        tell: files and followed files), else raise :class:`SourceError`."""
 
     def _put_single(self) -> ObjectInfo:
         if self._held is not None:
@@ -477,7 +474,8 @@ class MultipartWriter:
         self._closed = True
         self.pool.close()
         self.scheduler.shutdown()
-        leave = self.config.leave_parts_on_error
+        interrupted = self.resumable and self.config.retry_for is not None and is_outage(first)
+        leave = self.config.leave_parts_on_error or interrupted
         if not leave:
             self._abort_remote()
         elif self.upload_id is not None:
@@ -489,6 +487,7 @@ class MultipartWriter:
             upload_id=self.upload_id,
             parts_kept=leave,
             aborted=self.scheduler.aborted,
+            interrupted=interrupted,
         )
 
     def _aborted_error(self) -> UploadAborted:
@@ -496,5 +495,5 @@ class MultipartWriter:
 
     def _abort_remote(self) -> None:
         if self.upload_id is not None:
-            self.calls.abort(self.upload_id)
-            self.journal.set_state(self.upload_id, "aborted")
+            aborted = self.calls.abort(self.upload_id)  # else `s3stream ls` still lists it
+            self.journal.set_state(self.upload_id, "aborted" if aborted else "failed")

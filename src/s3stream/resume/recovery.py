@@ -3,8 +3,10 @@
 Resume is careful in this order: the server's ListParts decides which recorded parts still
 count (recorded parts it does not confirm are sent again); a file must match its
 fingerprint and its completed parts must match their recorded checksums, byte for byte,
-before anything is sent; only then are the missing parts uploaded and the object completed.
-An object therefore never mixes the bytes of two versions of a file.
+before anything is sent; parts the server holds that the journal missed are adopted when
+they are the file's bytes (:mod:`s3stream.resume.reconcile`); only then are the missing
+parts uploaded and the object completed. An object therefore never mixes the bytes of two
+versions of a file, and no part the server holds is sent again.
 
 :class:`Recovery` is built from what it works with (the store, the journal, the retry
 policy and a factory of writers), so it knows nothing of the uploader that uses it.
@@ -19,17 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 
-from s3stream.checksums import ChecksumAlgorithm, digest
 from s3stream.engine.filewriter import FileWriter, open_regular_file
 from s3stream.engine.progress import ProgressCallback
 from s3stream.engine.result import UploadResult
 from s3stream.engine.retry import RetryPolicy, call_with_retry
 from s3stream.engine.writer import MultipartWriter
-from s3stream.errors import ConfigError, NoSuchUpload, SourceError, UploadFailed
+from s3stream.errors import (
+    ConfigError,
+    NoSuchUpload,
+    SourceError,
+    StoreError,
+    UploadFailed,
+    UploadInterrupted,
+)
 from s3stream.resume.info import OPEN_STATES, ResumeInfo, SourceFingerprint
 from s3stream.resume.journal import Journal
+from s3stream.resume.reconcile import adopt, confirmed, verify_file
 from s3stream.store.attributes import CustomerKey, RequestOptions
 from s3stream.store.protocol import ObjectStore
+from s3stream.store.types import PartRecord
 
 W = TypeVar("W", bound=MultipartWriter)
 
@@ -97,10 +107,11 @@ class Recovery:
             | dict(options)
         )
         key = _customer_key(info, options.get("sse_customer_key"))
-        info = self._confirmed(
-            info,
-            RequestOptions(key, bool(options["request_payer"]), options["expected_bucket_owner"]),
+        request = RequestOptions(
+            key, bool(options["request_payer"]), options["expected_bucket_owner"]
         )
+        listed = self._listed(info, request)
+        info = confirmed(info, listed)
         if source is None:
             if info.source is None or info.source.kind != "file" or info.source.path is None:
                 raise SourceError(
@@ -113,7 +124,8 @@ class Recovery:
             path = Path(source)
             fd = open_regular_file(path)
             try:
-                _verify_file(info, fd, str(path))
+                verify_file(info, fd, str(path))
+                info = adopt(info, listed, fd)
                 fingerprint = info.source or SourceFingerprint.of_file(path, fd)
                 writer = self.new_writer(
                     FileWriter,
@@ -154,10 +166,13 @@ class Recovery:
             raise ConfigError(f"upload {entry.info.upload_id} is already {entry.state}")
         return entry.info
 
-    def _confirmed(self, info: ResumeInfo, request: RequestOptions) -> ResumeInfo:
-        """Keep only the recorded parts the server confirms (same number, etag and size).
+    def _listed(self, info: ResumeInfo, request: RequestOptions) -> list[PartRecord]:
+        """The parts the server holds for ``info``'s upload (asked with ``request``'s
+        options: an SSE-C upload's key).
 
-        ListParts is retried like any part: a throttle or a reset must not fail a resume."""
+        ListParts is retried like any part: a throttle or a reset must not fail a resume; a
+        store still unreachable after that leaves the upload as it was
+        (:class:`UploadInterrupted`)."""
         here = self.store.endpoint_url
         if info.endpoint_url and here and info.endpoint_url != here:
             raise ConfigError(
@@ -182,9 +197,18 @@ class Recovery:
                 key=info.key,
                 upload_id=info.upload_id,
             ) from None
-        on_server = {(p.number, p.etag, p.size) for p in listed}
-        kept = tuple(p for p in info.parts if (p.number, p.etag, p.size) in on_server)
-        return info.with_parts(kept)
+        except StoreError as exc:
+            if not exc.retryable:
+                raise
+            raise UploadInterrupted(
+                f"upload {info.upload_id} of s3://{info.bucket}/{info.key} was not resumed "
+                f"(nothing changed): ListParts kept failing ({exc.code})",
+                bucket=info.bucket,
+                key=info.key,
+                upload_id=info.upload_id,
+                parts_left=True,
+            ) from exc
+        return listed
 
     def list_incomplete(
         self, bucket: str, prefix: str, older_than: dt.timedelta | None
@@ -245,24 +269,3 @@ def _customer_key(info: ResumeInfo, given: bytes | CustomerKey | None) -> Custom
             f"(its MD5 is {expected})"
         )
     return key
-
-
-def _verify_file(info: ResumeInfo, fd: int, path: str) -> None:
-    """Raise SourceError unless the file is the one the recorded parts came from."""
-    fingerprint = info.source
-    changed = fingerprint.differences(fd) if fingerprint is not None else []
-    algorithm = info.algorithm
-    if not changed and algorithm is not ChecksumAlgorithm.NONE:
-        buf = bytearray(max((p.size for p in info.parts), default=0))
-        for part in info.parts:
-            view = memoryview(buf)[: part.size]
-            read = os.preadv(fd, [view], info.plan.offset(part.number))
-            if read != part.size or digest(algorithm, view) != part.digest(algorithm):
-                changed.append(f"the bytes of part {part.number}")
-                break
-    if changed:
-        raise SourceError(
-            f"{path} changed since upload {info.upload_id} started ({', '.join(changed)}): "
-            "nothing was completed; restore the file, or give up with "
-            f"`s3stream abort {info.upload_id}`"
-        )

@@ -11,6 +11,11 @@ from botocore.exceptions import NoRegionError, ProfileNotFound
 
 from s3stream.errors import ConfigError
 
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a connection to the store."""
+READ_TIMEOUT = 120.0
+"""Seconds a request may wait for the store to send anything."""
+
 
 def make_client(
     *,
@@ -21,8 +26,8 @@ def make_client(
     secret_key: str | None = None,
     payload_signing: bool = False,
     max_pool_connections: int = 64,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 120.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
     verify: bool | str | None = None,
 ) -> Any:
     """A botocore S3 client from the standard AWS configuration chain plus overrides.
