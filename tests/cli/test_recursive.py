@@ -275,8 +275,10 @@ def test_ctrl_c_aborts_the_files_in_flight_and_starts_no_more(
         (tree / f"f{i}.bin").write_bytes(os.urandom(11 * MiB))
     env = cli_env(tmp_path, s3server)
     running = Running(
-        ["cp", "-r", "--transfers", "2", "--part-size", "5MiB", "--bwlimit", "4MiB/s",
-         str(tree), f"s3://{bucket}/{unique_key}/"],
+        # one part at a time per file: the first part is journaled at ~2.5 s, a file is
+        # done at ~5.5 s, so the signal comes with every file still in flight
+        ["cp", "-r", "--transfers", "2", "--concurrency", "1", "--part-size", "5MiB",
+         "--bwlimit", "4MiB/s", str(tree), f"s3://{bucket}/{unique_key}/"],
         env,
     )  # fmt: skip
     journal = tmp_path / "xdg-state" / "s3stream" / "journal.sqlite3"

@@ -91,8 +91,8 @@ def test_kill_9_at_random_points_then_resume_sends_exactly_the_missing_parts(
     """Ten kills at random points; after each, the parts `s3stream resume` sends (seen by a
     proxy) are exactly the parts the store does not hold: none it holds is sent again, even
     those the store acknowledged after the journal's last record (they are adopted)."""
-    parts = 12
-    data = os.urandom((parts - 1) * PART + 4321)  # 55 MiB
+    parts = 20
+    data = os.urandom((parts - 1) * PART + 4321)  # 95 MiB
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     rng = random.Random(15)
@@ -112,7 +112,7 @@ def test_kill_9_at_random_points_then_resume_sends_exactly_the_missing_parts(
                 env,
                 path,
                 f"s3://{bucket}/{key}",
-                after_parts=rng.randint(1, parts - 5),
+                after_parts=rng.randint(1, parts - 10),  # 10 parts left: never the end
                 then_wait=rng.uniform(0, 0.1),
             )
             uploads = [u["UploadId"] for u in uploads_for(s3client, bucket, key)]
