@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from awscrt import checksums as _crt
 
 Buffer = bytes | bytearray | memoryview
 
@@ -60,11 +59,20 @@ class PartDigest:
     size: int
 
 
-_CRC_FUNCS = {
-    ChecksumAlgorithm.CRC64NVME: (_crt.crc64nvme, _crt.combine_crc64nvme, 8),
-    ChecksumAlgorithm.CRC32C: (_crt.crc32c, _crt.combine_crc32c, 4),
-    ChecksumAlgorithm.CRC32: (_crt.crc32, _crt.combine_crc32, 4),
-}
+_WIDTHS = {ChecksumAlgorithm.CRC64NVME: 8, ChecksumAlgorithm.CRC32C: 4, ChecksumAlgorithm.CRC32: 4}
+"""Bytes of each CRC."""
+
+Crc = Callable[..., int]
+
+
+@functools.cache
+def _crc(algorithm: ChecksumAlgorithm) -> tuple[Crc, Crc]:
+    """``awscrt``'s CRC function and combine function for ``algorithm`` (loaded on first use,
+    so that importing this module, as every command does, does not load the native library)."""
+    from awscrt import checksums as crt
+
+    name = algorithm.value
+    return getattr(crt, name), getattr(crt, f"combine_{name}")
 
 
 def digest(algorithm: ChecksumAlgorithm, data: Buffer) -> PartDigest | None:
@@ -74,16 +82,14 @@ def digest(algorithm: ChecksumAlgorithm, data: Buffer) -> PartDigest | None:
     size = len(memoryview(data))
     if algorithm is ChecksumAlgorithm.SHA256:
         return PartDigest(hashlib.sha256(data).digest(), size)
-    func = _CRC_FUNCS[algorithm][0]
-    return PartDigest(func(data), size)
+    return PartDigest(_crc(algorithm)[0](data), size)
 
 
 def encode(algorithm: ChecksumAlgorithm, part: PartDigest) -> str:
     """The base64 header value S3 expects for one part (or a single PutObject)."""
     if isinstance(part.value, bytes):
         return base64.b64encode(part.value).decode()
-    width = _CRC_FUNCS[algorithm][2]
-    return base64.b64encode(part.value.to_bytes(width, "big")).decode()
+    return base64.b64encode(part.value.to_bytes(_WIDTHS[algorithm], "big")).decode()
 
 
 def combine(algorithm: ChecksumAlgorithm, parts: Sequence[PartDigest]) -> str:
@@ -91,7 +97,7 @@ def combine(algorithm: ChecksumAlgorithm, parts: Sequence[PartDigest]) -> str:
     whole object (``FULL_OBJECT``), or for SHA-256 the :func:`composite`."""
     if algorithm is ChecksumAlgorithm.SHA256:
         return composite(algorithm, parts)
-    _func, combine_func, _width = _CRC_FUNCS[algorithm]
+    combine_func = _crc(algorithm)[1]
     total = 0
     for i, part in enumerate(parts):
         assert isinstance(part.value, int)
@@ -123,7 +129,7 @@ class RunningChecksum:
         if self._sha is not None:
             self._sha.update(data)
         else:
-            self._crc = _CRC_FUNCS[self.algorithm][0](data, self._crc)
+            self._crc = _crc(self.algorithm)[0](data, self._crc)
         self.size += len(memoryview(data))
 
     def digest(self) -> PartDigest:
@@ -133,7 +139,7 @@ class RunningChecksum:
 
 def encoded_length(algorithm: ChecksumAlgorithm) -> int:
     """Characters of a base64 header value of ``algorithm`` (for trailer lengths)."""
-    width = 32 if algorithm is ChecksumAlgorithm.SHA256 else _CRC_FUNCS[algorithm][2]
+    width = 32 if algorithm is ChecksumAlgorithm.SHA256 else _WIDTHS[algorithm]
     return len(base64.b64encode(bytes(width)))
 
 

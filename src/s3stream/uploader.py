@@ -26,7 +26,8 @@ from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadControl, UploadSession
 from s3stream.store.attributes import CustomerKey
-from s3stream.store.boto import CONNECT_TIMEOUT, READ_TIMEOUT, BotoStore, make_client
+from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT, make_client
+from s3stream.store.boto.store import BotoStore
 from s3stream.store.capabilities import Capabilities
 from s3stream.store.known import CapabilityCache, KnownStores
 from s3stream.store.probe import Probe, ProbeReport

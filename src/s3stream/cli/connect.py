@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import warnings
-
-import botocore.session
-from botocore.exceptions import BotoCoreError, ProfileNotFound
+from typing import TYPE_CHECKING
 
 from s3stream.cli.common import UsageError
 from s3stream.cli.settings import (
@@ -21,11 +19,13 @@ from s3stream.cli.settings import (
     STORE_PROFILE,
     Settings,
 )
-from s3stream.config import UploadConfig
-from s3stream.resume.journal import Journal
 from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT
 from s3stream.store.profiles import PROFILES
-from s3stream.uploader import S3StreamUploader
+
+if TYPE_CHECKING:  # botocore loads only when a command connects, never for --help
+    from s3stream.config import UploadConfig
+    from s3stream.resume.journal import Journal
+    from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 def check_credentials(profile: str | None) -> None:
     """Fail before any data is read when the AWS chain yields no credentials."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
+
     try:
         credentials = botocore.session.Session(profile=profile).get_credentials()
     except ProfileNotFound as exc:
@@ -109,6 +112,8 @@ def connect(
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         log.warning("the store's TLS certificate is not checked (--no-verify-ssl)")
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
+    from s3stream.uploader import S3StreamUploader
+
     return S3StreamUploader(
         endpoint_url=endpoint,
         region=region,

@@ -10,7 +10,6 @@ from s3stream.cli.common import EXIT_CODES_HELP, EXIT_OK, HelpFormatter, UsageEr
 from s3stream.cli.connect import add_connection_options, check_credentials
 from s3stream.cli.settings import ENDPOINT_URL, PROFILE, REGION, Settings
 from s3stream.errors import ConfigError
-from s3stream.store.boto import BotoObjects, make_client
 from s3stream.store.cors import RULE_ID, allows_uploads, with_upload_origins
 
 log = logging.getLogger(__name__)
@@ -62,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give the page's origin: --origin https://app.example.com")
     settings = Settings.from_args(args)
     check_credentials(settings.get(PROFILE))
+    from s3stream.store.boto import BotoObjects, make_client
+
     client = make_client(
         endpoint_url=settings.get(ENDPOINT_URL),
         region=settings.get(REGION),

@@ -11,10 +11,9 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from s3stream.cli.attributes import add_attribute_options, attribute_options
-from s3stream.cli.batch import copy_files
 from s3stream.cli.common import (
     EXIT_CODES_HELP,
     EXIT_OK,
@@ -24,7 +23,6 @@ from s3stream.cli.common import (
     parse_s3_url,
 )
 from s3stream.cli.connect import add_connection_options, connect
-from s3stream.cli.follow import follow_upload
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.progress import LIBRARY_INTERVAL, Reporter, choose_mode, make_reporter, start_info
 from s3stream.cli.settings import (
@@ -48,8 +46,10 @@ from s3stream.cli.settings import (
 )
 from s3stream.cli.tree import Filter, select
 from s3stream.config import UploadConfig
-from s3stream.engine.result import UploadResult
-from s3stream.uploader import S3StreamUploader
+
+if TYPE_CHECKING:  # loaded when an upload runs, not for --help
+    from s3stream.engine.result import UploadResult
+    from s3stream.uploader import S3StreamUploader
 
 log = logging.getLogger(__name__)
 
@@ -372,6 +372,8 @@ def run(args: argparse.Namespace) -> int:
         idle = settings.get(IDLE)
         assert source.path is not None and idle is not None
         uploader = connect(settings, config=bandwidth)
+        from s3stream.cli.follow import follow_upload
+
         return follow_upload(uploader, source.path, dst, options, mode, idle=idle)
     uploader = connect(settings, config=bandwidth)
     size = source.size if source.kind == "file" else expected
@@ -414,6 +416,8 @@ def _run_many(args: argparse.Namespace, settings: Settings, dst: S3Url) -> int:
     assert transfers is not None
     uploader = connect(settings, config=UploadConfig(max_bandwidth=settings.get(BWLIMIT)))
     prefix = dst.key if dst.is_prefix else dst.key + "/"
+    from s3stream.cli.batch import copy_files
+
     copy_files(
         uploader,
         selection,

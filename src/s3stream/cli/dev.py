@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s3stream.cli.common import (
     EXIT_FAILED,
@@ -33,10 +33,12 @@ from s3stream.cli.common import (
 )
 from s3stream.cli.interrupts import Interrupts
 from s3stream.cli.settings import state_home
-from s3stream.embedded import EmbeddedS3, EmbeddedStoreError, find_weed_binary
+from s3stream.embedded.process import EmbeddedStoreError, find_weed_binary
 from s3stream.errors import ConfigError
-from s3stream.store.boto import BotoObjects
 from s3stream.store.cors import with_upload_origins
+
+if TYPE_CHECKING:  # botocore loads only when the store runs
+    from s3stream.embedded.seaweed import EmbeddedS3
 
 STATE_FILE = "s3stream-dev.json"
 DEFAULT_BUCKET = "dev"
@@ -238,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
         raise EmbeddedStoreError(f"{str(exc).splitlines()[0]}{hint}") from exc
     with _stop_signals() as received:
         try:
+            from s3stream.store.boto.objects import BotoObjects
+
             objects = BotoObjects(store.client())
             for bucket in buckets:
                 objects.put_cors(bucket, with_upload_origins(objects.get_cors(bucket), origins))
@@ -258,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _store(data_dir: Path, buckets: list[str], state: DevState, port: int | None) -> EmbeddedS3:
+    from s3stream.embedded.seaweed import EmbeddedS3
+
     return EmbeddedS3(
         data_dir=data_dir,
         buckets=buckets,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from s3stream.cli.common import UsageError
-from s3stream.resume.journal import Journal, JournalEntry, default_journal_path
+
+if TYPE_CHECKING:  # sqlite3 loads when a journal is opened
+    from s3stream.resume.journal import Journal, JournalEntry
 
 
 def open_journal() -> Journal:
+    from s3stream.resume.journal import Journal, default_journal_path
+
     return Journal(default_journal_path())
 
 

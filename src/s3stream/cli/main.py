@@ -15,7 +15,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -62,11 +61,21 @@ credentials, region and endpoint also come from the standard AWS chain
 {EXIT_CODES_HELP}"""
 
 
-def _version() -> str:
-    try:
-        return metadata.version("s3stream")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+class _VersionAction(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("s3stream")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        print(f"{PROG} {version}", flush=True)
+        parser.exit()
 
 
 def add_global_options(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +110,7 @@ def build_parser() -> CliParser:
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     add_global_options(parser)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in COMMANDS:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import email.utils
 import hashlib
 import hmac
 import re
@@ -170,6 +169,8 @@ def parse_expires(text: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         try:
+            import email.utils  # here: it loads the calendar module, for this alone
+
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError):
             raise ConfigError(

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import botocore.handlers
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import NoRegionError, ProfileNotFound
-
 from s3stream.errors import ConfigError
 
 CONNECT_TIMEOUT = 10.0
@@ -39,6 +34,11 @@ def make_client(
     checked: a CA bundle file, ``False`` (not at all), or ``None`` (the system's trust store,
     or ``AWS_CA_BUNDLE``).
     """
+    import botocore.handlers  # here: the CLI reads the timeouts above without loading botocore
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import NoRegionError, ProfileNotFound
+
     try:
         session = botocore.session.Session(profile=profile)
         config = Config(
