@@ -13,6 +13,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[dev]"
     touch "$stamp"
 fi
+# Bytecode for the checkout: an editable install compiles none, and where
+# PYTHONDONTWRITEBYTECODE is set Python never writes it, so every command would compile
+# s3stream again (0.07 CPU-s of each start). compileall skips what is up to date.
+PYTHONDONTWRITEBYTECODE= .venv/bin/python -m compileall -q src >/dev/null
 # npm packages for the gateway's interoperability tests and benchmark (tus-js-client,
 # @tus/server, @tus/s3-store): installed when node is present and the lock file changed.
 if command -v npm >/dev/null 2>&1 && [ -f package-lock.json ]; then

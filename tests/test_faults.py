@@ -17,6 +17,7 @@ from s3stream.embedded import EmbeddedS3
 from s3stream.limits import MiB
 from s3stream.store.boto import make_client
 from tests.support.faultproxy import Fault, FaultProxy, RequestInfo
+from tests.support.native import native_store
 
 PART = 5 * MiB
 FAST_RETRY = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.2)
@@ -55,7 +56,18 @@ def proxy(s3server: EmbeddedS3) -> Iterator[FaultProxy]:
         yield running
 
 
-def uploader_via(proxy: FaultProxy, s3server: EmbeddedS3) -> S3StreamUploader:
+@pytest.fixture(params=["botocore", "native"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each fault is met by both transports."""
+    return str(request.param)
+
+
+def uploader_via(proxy: FaultProxy, s3server: EmbeddedS3, transport: str) -> S3StreamUploader:
+    if transport == "native":
+        store = native_store(
+            s3server, endpoint_url=proxy.url, read_timeout=1.0, connect_timeout=2.0
+        )
+        return S3StreamUploader(store=store, store_profile="seaweedfs")
     client = make_client(
         endpoint_url=proxy.url,
         region=s3server.region,
@@ -73,6 +85,7 @@ def no_uploads_left(client: Any, bucket: str, key: str) -> bool:
 
 @pytest.mark.slow
 def test_file_stream_and_session_survive_resets_throttles_and_lost_replies(
+    transport: str,
     proxy: FaultProxy,
     s3server: EmbeddedS3,
     s3client: Any,
@@ -81,7 +94,7 @@ def test_file_stream_and_session_survive_resets_throttles_and_lost_replies(
     tmp_path: Path,
 ) -> None:
     proxy.policy = rotating_faults(every=2)
-    uploader = uploader_via(proxy, s3server)
+    uploader = uploader_via(proxy, s3server, transport)
     data = os.urandom(8 * PART + 12345)
     path = tmp_path / "data.bin"
     path.write_bytes(data)
@@ -109,7 +122,12 @@ def test_file_stream_and_session_survive_resets_throttles_and_lost_replies(
 
 
 def test_a_lost_completion_reply_is_recognised(
-    proxy: FaultProxy, s3server: EmbeddedS3, s3client: Any, bucket: str, unique_key: str
+    proxy: FaultProxy,
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    transport: str,
 ) -> None:
     """The store completes the upload but the reply is cut: the retry must not fail it."""
     lost = [False]
@@ -122,7 +140,7 @@ def test_a_lost_completion_reply_is_recognised(
 
     proxy.policy = policy
     data = os.urandom(2 * PART + 1)
-    result = uploader_via(proxy, s3server).upload_stream(
+    result = uploader_via(proxy, s3server, transport).upload_stream(
         [data], bucket, unique_key, part_size=PART, retry=FAST_RETRY
     )
     assert lost[0]
@@ -132,7 +150,12 @@ def test_a_lost_completion_reply_is_recognised(
 
 
 def test_a_fatal_reply_fails_fast_and_aborts(
-    proxy: FaultProxy, s3server: EmbeddedS3, s3client: Any, bucket: str, unique_key: str
+    proxy: FaultProxy,
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    transport: str,
 ) -> None:
     def policy(request: RequestInfo) -> Fault | None:
         if request.method == "PUT":
@@ -141,7 +164,7 @@ def test_a_fatal_reply_fails_fast_and_aborts(
 
     proxy.policy = policy
     with pytest.raises(UploadFailed, match="AccessDenied") as info:
-        uploader_via(proxy, s3server).upload_stream(
+        uploader_via(proxy, s3server, transport).upload_stream(
             [os.urandom(3 * PART)], bucket, unique_key, part_size=PART, concurrency=1
         )
     assert info.value.upload_id is not None
@@ -150,7 +173,12 @@ def test_a_fatal_reply_fails_fast_and_aborts(
 
 
 def test_persistent_throttling_gives_up_with_the_upload_aborted(
-    proxy: FaultProxy, s3server: EmbeddedS3, s3client: Any, bucket: str, unique_key: str
+    proxy: FaultProxy,
+    s3server: EmbeddedS3,
+    s3client: Any,
+    bucket: str,
+    unique_key: str,
+    transport: str,
 ) -> None:
     def policy(request: RequestInfo) -> Fault | None:
         if request.method == "PUT":
@@ -160,7 +188,7 @@ def test_persistent_throttling_gives_up_with_the_upload_aborted(
     proxy.policy = policy
     retry = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
     with pytest.raises(UploadFailed, match="SlowDown") as info:
-        uploader_via(proxy, s3server).upload_stream(
+        uploader_via(proxy, s3server, transport).upload_stream(
             [os.urandom(2 * PART)], bucket, unique_key, part_size=PART, retry=retry
         )
     assert "gave up after 4 attempts" in "".join(getattr(info.value.__cause__, "__notes__", []))

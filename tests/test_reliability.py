@@ -35,6 +35,7 @@ from s3stream.limits import MiB
 from s3stream.store.boto import BotoObjects, BotoStore, make_client
 from tests.support.faultproxy import Fault, FaultProxy, RequestInfo
 from tests.support.gateway import Clock, TestClient, Tus, app_factory
+from tests.support.native import native_store
 from tests.support.reliability import (
     HAS_TUS_JS,
     GatewayServer,
@@ -83,7 +84,12 @@ def client_via(url: str, server: EmbeddedS3, read_timeout: float) -> Any:
     )
 
 
-def uploader_via(proxy: FaultProxy, server: EmbeddedS3) -> S3StreamUploader:
+def uploader_via(
+    proxy: FaultProxy, server: EmbeddedS3, transport: str = "native"
+) -> S3StreamUploader:
+    if transport == "native":
+        store = native_store(server, endpoint_url=proxy.url, read_timeout=1.0, connect_timeout=2.0)
+        return S3StreamUploader(store=store, store_profile="seaweedfs")
     return S3StreamUploader(
         client=client_via(proxy.url, server, read_timeout=1.0), store_profile="seaweedfs"
     )
@@ -98,7 +104,7 @@ def source_file(tmp_path: Path, name: str, data: bytes) -> Path:
 # ================================================================== library uploads, faults
 
 
-@pytest.mark.parametrize("seed", [7, 2024])
+@pytest.mark.parametrize(("seed", "transport"), [(7, "botocore"), (2024, "native")])
 def test_file_and_pipe_uploads_survive_seeded_random_faults(
     proxy: FaultProxy,
     s3server: EmbeddedS3,
@@ -106,6 +112,7 @@ def test_file_and_pipe_uploads_survive_seeded_random_faults(
     unique_key: str,
     tmp_path: Path,
     seed: int,
+    transport: str,
 ) -> None:
     """About one request in five meets a fault at a random point (every kind at least once);
     both uploads must land byte-identical, and no object with other bytes may ever be
@@ -115,7 +122,7 @@ def test_file_and_pipe_uploads_survive_seeded_random_faults(
         seed, rate=0.2, eligible=lambda request: unique_key in request.path, cover_all=True
     )
     proxy.policy = faults
-    uploader = uploader_via(proxy, s3server)
+    uploader = uploader_via(proxy, s3server, transport)
     check = s3server.client()
     file_data = rng.randbytes(5 * PART + rng.randrange(PART))
     pipe_data = rng.randbytes(5 * PART + rng.randrange(PART))

@@ -30,9 +30,14 @@ def read(client: Any, bucket: str, key: str) -> bytes:
     return data
 
 
+STORE_TYPES = {"native": "HttpStore", "botocore": "BotoStore"}
+
+
+@pytest.mark.parametrize("transport", list(STORE_TYPES))
 @pytest.mark.parametrize("server_name", ["s3server_tls", "moto_tls"])
 def test_the_library_uploads_over_tls(
     server_name: str,
+    transport: str,
     request: pytest.FixtureRequest,
     bucket: str,
     unique_key: str,
@@ -42,8 +47,10 @@ def test_the_library_uploads_over_tls(
     server: EmbeddedS3 | MotoS3 = request.getfixturevalue(server_name)
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)  # AWS_CA_BUNDLE among them
+    monkeypatch.setenv("S3STREAM_TRANSPORT", transport)
     assert server.endpoint_url.startswith("https://")
     uploader = S3StreamUploader(journal=tmp_path / "journal.sqlite3")
+    assert type(uploader.store).__name__ == STORE_TYPES[transport]
     data = os.urandom(2 * PART + 3)
     path = tmp_path / "data.bin"
     path.write_bytes(data)
@@ -56,12 +63,18 @@ def test_the_library_uploads_over_tls(
     assert streamed.verified == ("full-object" if store_verifies else "none")
 
 
+@pytest.mark.parametrize("transport", list(STORE_TYPES))
 def test_an_untrusted_certificate_fails_the_upload_at_once(
-    s3server_tls: EmbeddedS3, bucket: str, unique_key: str, monkeypatch: pytest.MonkeyPatch
+    s3server_tls: EmbeddedS3,
+    bucket: str,
+    unique_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
 ) -> None:
     for name, value in s3server_tls.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_CA_BUNDLE")
+    monkeypatch.setenv("S3STREAM_TRANSPORT", transport)
     uploader = S3StreamUploader(
         endpoint_url=s3server_tls.endpoint_url,
         region=s3server_tls.region,

@@ -20,7 +20,8 @@ from s3stream import S3StreamUploader, SourceError, UploadAborted, UploadFailed
 from s3stream.embedded import EmbeddedS3
 from s3stream.engine.progress import Progress
 from s3stream.limits import MiB
-from s3stream.store.boto import BotoStore, make_client
+from s3stream.store.boto import make_client
+from s3stream.store.http.store import HttpStore
 
 PART = 5 * MiB
 SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17]
@@ -34,6 +35,21 @@ def uploader(s3server: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> S3StreamU
     for name, value in s3server.env().items():
         monkeypatch.setenv(name, value)
     return S3StreamUploader()
+
+
+@pytest.fixture(params=["native", "botocore"])
+def either_uploader(
+    request: pytest.FixtureRequest, s3server: EmbeddedS3, monkeypatch: pytest.MonkeyPatch
+) -> S3StreamUploader:
+    """As :func:`uploader`, once with each transport."""
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("S3STREAM_TRANSPORT", request.param)
+    uploader = S3StreamUploader()
+    assert isinstance(uploader.store, HttpStore) == (request.param == "native")
+    return uploader
 
 
 def fetch(client: Any, bucket: str, key: str) -> bytes:
@@ -226,13 +242,29 @@ def test_no_clobber_refuses_an_existing_key(
 
 
 def count_requests(uploader: S3StreamUploader) -> list[str]:
+    """The methods of the HTTP requests the uploader's store sends from now on (either
+    transport)."""
     sent: list[str] = []
-    client = uploader.store.client  # type: ignore[attr-defined]
-    client.meta.events.register("before-send.s3", lambda request, **kw: sent.append(request.method))
+    store = uploader.store
+    if isinstance(store, HttpStore):
+        connections = store.client.connections
+        original = connections._send
+
+        def send(address: Any, method: str, *args: Any) -> Any:
+            sent.append(method)
+            return original(address, method, *args)
+
+        connections._send = send  # type: ignore[method-assign,assignment]
+    else:
+        client = store.client  # type: ignore[attr-defined]
+        client.meta.events.register(
+            "before-send.s3", lambda request, **kw: sent.append(request.method)
+        )
     return sent
 
 
-def test_missing_bucket_fails_fast(uploader: S3StreamUploader, unique_key: str) -> None:
+def test_missing_bucket_fails_fast(either_uploader: S3StreamUploader, unique_key: str) -> None:
+    uploader = either_uploader
     sent = count_requests(uploader)
     with pytest.raises(UploadFailed, match="NoSuchBucket") as info:
         uploader.upload_stream(
@@ -242,12 +274,18 @@ def test_missing_bucket_fails_fast(uploader: S3StreamUploader, unique_key: str) 
     assert len(sent) == 1  # CreateMultipartUpload, not retried
 
 
+@pytest.mark.parametrize("transport", ["native", "botocore"])
 def test_wrong_credentials_fail_fast(
-    s3server: EmbeddedS3, bucket: str, unique_key: str, monkeypatch: pytest.MonkeyPatch
+    s3server: EmbeddedS3,
+    bucket: str,
+    unique_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
 ) -> None:
     for name, value in s3server.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    monkeypatch.setenv("S3STREAM_TRANSPORT", transport)
     uploader = S3StreamUploader()
     sent = count_requests(uploader)
     with pytest.raises(UploadFailed, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKey"):
@@ -482,7 +520,7 @@ def test_file_parts_read_from_the_file_signed_or_not(
 
 
 def test_a_file_truncated_while_its_part_is_sent_fails_at_once(
-    uploader: S3StreamUploader,
+    either_uploader: S3StreamUploader,
     s3client: Any,
     bucket: str,
     unique_key: str,
@@ -492,18 +530,20 @@ def test_a_file_truncated_while_its_part_is_sent_fails_at_once(
     """Part 2's checksum is taken, then the file shrinks before its bytes are sent: the
     read fails inside the HTTP request, which is the file's fault, not the store's: a
     SourceError at once (no retries), and nothing left in the store."""
+    uploader = either_uploader
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(3 * PART))
     attempts: list[int] = []
-    original = BotoStore.upload_part
+    store_type = type(uploader.store)
+    original = store_type.upload_part
 
-    def shrink_before_part_2(store: BotoStore, *args: Any, **kwargs: Any) -> Any:
+    def shrink_before_part_2(store: Any, *args: Any, **kwargs: Any) -> Any:
         attempts.append(args[3])
         if args[3] == 2:
             os.truncate(path, PART + MiB // 2)
         return original(store, *args, **kwargs)
 
-    monkeypatch.setattr(BotoStore, "upload_part", shrink_before_part_2)
+    monkeypatch.setattr(store_type, "upload_part", shrink_before_part_2)
     with pytest.raises(SourceError, match="truncated"):
         uploader.upload_file(path, bucket, unique_key, part_size=PART, concurrency=1)
     assert attempts.count(2) == 1

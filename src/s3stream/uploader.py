@@ -26,12 +26,12 @@ from s3stream.resume.journal import Journal, default_journal_path
 from s3stream.resume.recovery import IncompleteUpload, Recovery, ResumeSource
 from s3stream.session import UploadControl, UploadSession
 from s3stream.store.attributes import CustomerKey
-from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT, make_client
-from s3stream.store.boto.store import BotoStore
 from s3stream.store.capabilities import Capabilities
 from s3stream.store.known import CapabilityCache, KnownStores
 from s3stream.store.probe import Probe, ProbeReport
 from s3stream.store.protocol import Objects, ObjectStore
+from s3stream.store.timeouts import CONNECT_TIMEOUT, READ_TIMEOUT
+from s3stream.store.transport import open_store
 
 W = TypeVar("W", bound=MultipartWriter)
 Chunk = bytes | bytearray | memoryview
@@ -99,7 +99,9 @@ class S3StreamUploader:
     endpoint's host name, or else a quick probe on first contact (cached beside the journal)
     tells. ``ca_bundle`` and
     ``verify_ssl`` set how the store's TLS certificate is checked (``AWS_CA_BUNDLE`` applies
-    when neither is given).
+    when neither is given). The store is reached through s3stream's native transport when
+    the configuration is plain (static credentials, a known endpoint), else through botocore
+    (:func:`s3stream.store.transport.open_store`; ``S3STREAM_TRANSPORT`` overrides).
     """
 
     def __init__(
@@ -125,18 +127,20 @@ class S3StreamUploader:
         """The bandwidth limit the uploads share (from ``config.max_bandwidth``)."""
         self._journal_setting = journal
         self._journal: Journal | None = None
-        if store is None:
-            if client is None:
-                client = make_client(
-                    endpoint_url=endpoint_url,
-                    region=region,
-                    profile=profile,
-                    payload_signing=payload_signing,
-                    verify=ca_bundle if verify_ssl else False,
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                )
+        if store is None and client is not None:
+            from s3stream.store.boto import BotoStore
+
             store = BotoStore(client)
+        elif store is None:
+            store = open_store(
+                endpoint_url=endpoint_url,
+                region=region,
+                profile=profile,
+                payload_signing=payload_signing,
+                verify=ca_bundle if verify_ssl else False,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+            )
         self.store: ObjectStore = store
         objects = store if isinstance(store, Objects) else getattr(store, "objects", None)
         self.objects: Objects | None = objects

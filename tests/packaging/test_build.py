@@ -51,7 +51,7 @@ def test_wheel_carries_the_bundle_and_declares_extras(dist: Dist) -> None:
     assert metadata["License-Expression"] == "Apache-2.0"
     requires = metadata.get_all("Requires-Dist") or []
     core = {r.split(">")[0].split("[")[0] for r in requires if "extra ==" not in r}
-    assert core == {"botocore", "awscrt", "rich"}
+    assert core == {"botocore", "awscrt", "rich", "certifi"}
 
     def extra(name: str) -> set[str]:
         marker = f'extra == "{name}"'

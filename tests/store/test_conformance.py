@@ -1,5 +1,6 @@
 """One conformance suite for every store implementation: the in-memory store, the real
-SeaweedFS and moto's server through botocore answer the same calls with the same outcomes,
+SeaweedFS and moto's server, each through botocore and through the native transport, answer
+the same calls with the same outcomes,
 where their capabilities agree; where they differ (moto verifies no checksum), the suite asks
 the store's capabilities (measured by the probe, once per session) what to expect. A store
 added later joins by adding a case to the ``target`` fixture."""
@@ -35,6 +36,7 @@ from s3stream.store.profiles import SEAWEEDFS
 from s3stream.store.protocol import BucketCors
 from s3stream.store.types import PresignedPost
 from tests.support.moto import MOTO_CAPABILITIES, MotoS3
+from tests.support.native import native_store
 
 CRC = ChecksumAlgorithm.CRC64NVME
 BUCKET = "test"
@@ -65,20 +67,27 @@ def probed(name: str, store: ObjectStore, objects: Objects) -> Capabilities:
     return PROBED[name]
 
 
-@pytest.fixture(params=["memory", "seaweedfs", "moto"])
+@pytest.fixture(params=["memory", "seaweedfs", "moto", "seaweedfs-native", "moto-native"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     prefix = f"conformance-{secrets.token_hex(4)}/"
     if request.param == "memory":
         memory = MemoryStore()
         yield Target(memory, memory, BUCKET, prefix, False, "memory", memory.capabilities)
         return
+    name, _, transport = request.param.partition("-")
     server: EmbeddedS3 | MotoS3 = request.getfixturevalue(
-        "s3server" if request.param == "seaweedfs" else "moto"
+        "s3server" if name == "seaweedfs" else "moto"
     )
-    client = server.client()
-    store, objects = BotoStore(client), BotoObjects(client)
+    store: ObjectStore
+    objects: Objects
+    if transport == "native":
+        store = native_store(server)
+        objects = store.objects
+    else:
+        client = server.client()
+        store, objects = BotoStore(client), BotoObjects(client)
     caps = probed(request.param, store, objects)
-    yield Target(store, objects, BUCKET, prefix, True, request.param, caps)
+    yield Target(store, objects, BUCKET, prefix, True, name, caps)
 
 
 KNOWN_GAPS = {

@@ -19,8 +19,9 @@ from s3stream.cli.settings import (
     STORE_PROFILE,
     Settings,
 )
-from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT
 from s3stream.store.profiles import PROFILES
+from s3stream.store.timeouts import CONNECT_TIMEOUT, READ_TIMEOUT
+from s3stream.store.transport import open_store
 
 if TYPE_CHECKING:  # botocore loads only when a command connects, never for --help
     from s3stream.config import UploadConfig
@@ -105,24 +106,25 @@ def connect(
     endpoint = settings.get(ENDPOINT_URL) or endpoint_url
     region = settings.get(REGION)
     profile = settings.get(PROFILE)
-    check_credentials(profile)
     verify_ssl = not settings.get(NO_VERIFY_SSL)
     if not verify_ssl:
         # urllib3 (under botocore) warns on every request; said once, below, instead
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         log.warning("the store's TLS certificate is not checked (--no-verify-ssl)")
     log.debug("endpoint %s, region %s, profile %s", endpoint, region, profile)
+    from s3stream.store.http.store import HttpStore
     from s3stream.uploader import S3StreamUploader
 
-    return S3StreamUploader(
+    store = open_store(
         endpoint_url=endpoint,
         region=region,
         profile=profile,
-        journal=journal,
-        store_profile=settings.get(STORE_PROFILE),
-        ca_bundle=settings.get(CA_BUNDLE),
-        verify_ssl=verify_ssl,
-        config=config,
+        verify=settings.get(CA_BUNDLE) if verify_ssl else False,
         connect_timeout=settings.get(CLI_CONNECT_TIMEOUT) or CONNECT_TIMEOUT,
         read_timeout=settings.get(CLI_READ_TIMEOUT) or READ_TIMEOUT,
+    )
+    if not isinstance(store, HttpStore):  # the native transport has its credentials already
+        check_credentials(profile)
+    return S3StreamUploader(
+        store=store, journal=journal, store_profile=settings.get(STORE_PROFILE), config=config
     )

@@ -29,8 +29,8 @@ from s3stream.cli.common import UsageError, parse_duration
 from s3stream.config import MIN_BANDWIDTH
 from s3stream.engine.plan import validate_part_size
 from s3stream.limits import format_size, parse_rate, parse_size
-from s3stream.store.boto.client import CONNECT_TIMEOUT, READ_TIMEOUT
 from s3stream.store.profiles import profile
+from s3stream.store.timeouts import CONNECT_TIMEOUT, READ_TIMEOUT
 
 T = TypeVar("T")
 

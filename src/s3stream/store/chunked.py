@@ -12,6 +12,7 @@ Chunks have a fixed size, so the encoded length is known up front and the reques
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 from s3stream.checksums import (
     ChecksumAlgorithm,
@@ -77,6 +78,12 @@ class StreamedPartBody:
             raise io.UnsupportedOperation("a streamed part can only start over")
         self._reset()
         return 0
+
+    def pieces(self) -> Iterator[bytes | memoryview]:
+        """The encoded body from the start, piece by piece."""
+        self.seek(0)
+        while piece := self.read():
+            yield piece
 
     def read(self, size: int | None = -1) -> bytes | memoryview:
         try:

@@ -5,11 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3stream.errors import ConfigError
-
-CONNECT_TIMEOUT = 10.0
-"""Seconds to wait for a connection to the store."""
-READ_TIMEOUT = 120.0
-"""Seconds a request may wait for the store to send anything."""
+from s3stream.store.timeouts import CONNECT_TIMEOUT, READ_TIMEOUT
 
 
 def make_client(
@@ -19,6 +15,7 @@ def make_client(
     profile: str | None = None,
     access_key: str | None = None,
     secret_key: str | None = None,
+    session_token: str | None = None,
     payload_signing: bool = False,
     max_pool_connections: int = 64,
     connect_timeout: float = CONNECT_TIMEOUT,
@@ -34,7 +31,7 @@ def make_client(
     checked: a CA bundle file, ``False`` (not at all), or ``None`` (the system's trust store,
     or ``AWS_CA_BUNDLE``).
     """
-    import botocore.handlers  # here: the CLI reads the timeouts above without loading botocore
+    import botocore.handlers  # here: importing this module does not load botocore
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import NoRegionError, ProfileNotFound
@@ -58,6 +55,7 @@ def make_client(
             region_name=region,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
             config=config,
             verify=verify,
         )
@@ -66,7 +64,7 @@ def make_client(
         client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
         return client
     except ProfileNotFound as exc:
-        raise ConfigError(f"{exc}: check AWS_PROFILE or the --profile name") from None
+        raise ConfigError(f"{exc}: check --profile or AWS_PROFILE") from None
     except NoRegionError:
         raise ConfigError("no AWS region configured: set AWS_REGION or pass region=") from None
     except ValueError as exc:  # e.g. a malformed endpoint URL

@@ -1,11 +1,5 @@
-"""The translation layer: botocore's exceptions become s3stream's, here and nowhere else.
-
-Outcomes callers act on are typed: a missing key is :class:`NotFound`, a missing multipart
-upload :class:`NoSuchUpload`, a failed ``If-Match`` :class:`PreconditionFailed`, a failed
-``If-None-Match: *`` :class:`AlreadyExists` (the write's :class:`PutMode` tells the two
-apart: S3 answers both with 412). Everything else is a :class:`StoreError` with the S3 code,
-the HTTP status and whether trying again may help.
-"""
+"""The translation layer: botocore's exceptions become s3stream's, here and nowhere else
+(what a refusal means is decided in :mod:`s3stream.store.failures`, for every transport)."""
 
 from __future__ import annotations
 
@@ -25,35 +19,9 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from s3stream.errors import (
-    AlreadyExists,
-    ConfigError,
-    NoSuchUpload,
-    NotFound,
-    PreconditionFailed,
-    StoreError,
-)
+from s3stream.errors import ConfigError, StoreError
+from s3stream.store.failures import refusal
 from s3stream.store.types import OVERWRITE, PutMode
-
-RETRYABLE_CODES = frozenset(
-    {
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "ServiceUnavailable",
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequests",
-        "OperationAborted",
-    }
-)
-NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
-"""A missing key (HeadObject answers a bare 404, which botocore reports as ``404``)."""
-PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-ALREADY_OWNED = "BucketAlreadyOwnedByYou"
-"""CreateBucket of a bucket the caller has: the create-only outcome, for buckets."""
 
 
 def translate(exc: Exception, operation: str, mode: PutMode = OVERWRITE) -> Exception:
@@ -62,21 +30,7 @@ def translate(exc: Exception, operation: str, mode: PutMode = OVERWRITE) -> Exce
         err = exc.response.get("Error", {})
         code = str(err.get("Code") or "Unknown")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        message = f"{operation}: {code}: {err.get('Message') or exc}"
-        kind: type[StoreError] = StoreError
-        if code == "NoSuchUpload":
-            kind = NoSuchUpload
-        elif code in NOT_FOUND_CODES:
-            kind = NotFound
-        elif code in PRECONDITION_CODES or status == 412:
-            kind = AlreadyExists if mode.kind == "create" else PreconditionFailed
-        elif code == ALREADY_OWNED:
-            kind = AlreadyExists
-        retryable = kind is StoreError and (
-            code in RETRYABLE_CODES
-            or (status is not None and (status >= 500 or status == 429) and status != 501)
-        )  # 501 Not Implemented: the store will not do it, however often asked
-        return kind(message, code=code, status=status, retryable=retryable, operation=operation)
+        return refusal(operation, code, status, str(err.get("Message") or exc), mode)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return ConfigError(
             "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"

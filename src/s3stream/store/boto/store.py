@@ -16,7 +16,7 @@ from s3stream.store.attributes import (
     RequestOptions,
     format_tagging,
 )
-from s3stream.store.boto.body import PartBody
+from s3stream.store.body import PartBody
 from s3stream.store.boto.errors import translated
 from s3stream.store.boto.objects import BotoObjects, condition_args
 from s3stream.store.chunked import StreamedPartBody, trailer_name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 from s3stream.limits import MiB
 from s3stream.store.protocol import OnSent, PartSource
@@ -43,6 +44,13 @@ class PartBody:
         chunk = self._piece(want)
         self._move(self._pos + len(chunk))
         return chunk
+
+    def pieces(self) -> Iterator[memoryview]:
+        """The body from the start, one send block at a time (the native transport's way)."""
+        self.seek(0)
+        while chunk := self._piece(self._block):
+            self._move(self._pos + len(chunk))
+            yield chunk
 
     def readinto(self, buffer: memoryview) -> int:
         """Exactly as much as fits (awscrt's signer hashes the body this way)."""
