@@ -57,6 +57,7 @@ from peer_tools import (
     CALLS,
     KNOWN_LIMITS,
     LABELS,
+    MEMORY_SLACK_MIB,
     OURS,
     PROTOCOLS,
     TOOLS,
@@ -64,6 +65,7 @@ from peer_tools import (
     command_for,
     jobs_for,
     s3stream_cli,
+    within_bound,
     write_aws_config,
 )
 from s3stream.engine.files import WINDOW as FILE_WINDOW
@@ -441,7 +443,8 @@ def summarize(
                     base = median(peaks) if peaks else None
                 row["memory"] = memory_bound(tool, case, part_size, concurrency, base)
                 if "bound_mib" in row["memory"]:
-                    row["memory"]["within"] = row["peak_rss_mib"] <= row["memory"]["bound_mib"]
+                    row["memory"]["slack_mib"] = MEMORY_SLACK_MIB
+                    row["memory"]["within"] = within_bound(row)
             rows.append(row)
     return rows
 

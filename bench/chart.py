@@ -110,7 +110,8 @@ def draw_peers(peers: dict[str, Any], protocol: str, speed: Any, cpu: Any) -> No
                     width=0.38,
                     fill=False,
                     hatch="///",
-                    edgecolor="white",
+                    edgecolor="#222222",
+                    linewidth=0,
                     label=f"{case}: upload call only" if upload else None,
                 )
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
