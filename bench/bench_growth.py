@@ -2,10 +2,11 @@
 
 s3stream ``upload_stream`` (default options: 16 MiB first parts, 4 in flight, growing part
 schedule) reads a pipe from a generator subprocess (``gen_stream.py N``) of 64 MiB, 1 GiB,
-4 GiB and 16 GiB into the embedded SeaweedFS. Memory must stay flat and time grow linearly.
-Every run gets a fresh store (the disk does not fill with deleted volumes).
+4 GiB and 16 GiB into the embedded SeaweedFS (over TLS with ``--tls``). Memory must stay
+flat and time grow linearly. Every run gets a fresh store (the disk does not fill with
+deleted volumes).
 
-    .venv/bin/python bench/bench_growth.py [--sizes 64MiB,1GiB,4GiB,16GiB] [--runs 3]
+    .venv/bin/python bench/bench_growth.py [--sizes 64MiB,1GiB,4GiB,16GiB] [--runs 3] [--tls]
 """
 
 from __future__ import annotations
@@ -43,15 +44,21 @@ SIZES = (64 * MiB, GiB, 4 * GiB, 16 * GiB)
 
 
 def run_part(
-    sizes: Sequence[int], *, runs: int, pause: float, options: Sequence[str] = ()
+    sizes: Sequence[int],
+    *,
+    runs: int,
+    pause: float,
+    options: Sequence[str] = (),
+    tls: bool = False,
 ) -> dict[str, Any]:
+    """Every size ``runs`` times, rotated, a fresh store per run (HTTPS with ``tls``)."""
     from s3stream.embedded import EmbeddedS3
 
     samples: list[dict[str, Any]] = []
     for run in range(runs):
         with (
             tempfile.TemporaryDirectory(prefix="s3stream-growth-", dir="/var/tmp") as tmp,
-            EmbeddedS3(data_dir=Path(tmp), buckets=[BUCKET]) as s3,
+            EmbeddedS3(data_dir=Path(tmp), buckets=[BUCKET], tls=tls) as s3,
         ):
             env = worker_env(s3.env())
             client = s3.client()
@@ -100,7 +107,13 @@ def run_part(
         grown = sorted((s["peak_rss_kib"] - s["rss_before_upload_kib"]) / 1024 for s in group)
         row["upload_rss_mib"] = grown[len(grown) // 2]
         summary.append(row)
-    return {"runs": runs, "options": list(options), "summary": summary, "samples": samples}
+    return {
+        "runs": runs,
+        "tls": tls,
+        "options": list(options),
+        "summary": summary,
+        "samples": samples,
+    }
 
 
 def render(result: Mapping[str, Any]) -> str:
@@ -108,8 +121,9 @@ def render(result: Mapping[str, Any]) -> str:
     base = rows[0]
     out = [
         "s3stream `upload_stream` from a generator subprocess pipe (unknown length), default "
-        f"options; medians of {result['runs']} runs. Seconds per GiB should stay constant "
-        "(linear time), peak RSS flat.",
+        f"options, over {'TLS' if result.get('tls') else 'plain HTTP'}; medians of "
+        f"{result['runs']} runs. Seconds per GiB should stay constant (linear time), peak RSS "
+        "flat.",
         "",
         "| stream | parts | seconds | s/GiB | MiB/s | CPU-s/GiB | peak RSS MiB "
         "| upload RSS MiB | runs |",
@@ -137,10 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="64MiB,1GiB,4GiB,16GiB")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pause", type=float, default=1.0)
+    parser.add_argument("--tls", action="store_true", help="the store serves HTTPS (local CA)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
-    result = run_part(sizes, runs=args.runs, pause=args.pause)
+    result = run_part(sizes, runs=args.runs, pause=args.pause, tls=args.tls)
     print(render(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_peers import Store, run_job, write_aws_config
+from bench_peers import Store, run_upload
 from benchlib import (
     BENCH_DIR,
     BUCKET,
@@ -53,6 +53,7 @@ from benchlib import (
     verify_object,
     warm_up,
 )
+from peer_tools import write_aws_config
 from s3stream.engine.files import WINDOW as FILE_WINDOW
 
 HOST_ADDR = "10.203.0.1"
@@ -311,7 +312,18 @@ def run_part(
             key = f"link/{label.replace(' ', '-')}-{case}-{preset or 'one'}-run{run}"
             part, conc, _ = PRESETS.get(preset, (16 * MiB, 4, 0))
             relay0, store0 = link.relay_cpu_s(), link.store_cpu_s()
-            m = run_job(tool, case, key, path, store, part, conc, aws_config, preset=preset or None)
+            done = run_upload(
+                tool,
+                case,
+                key,
+                path,
+                store,
+                part_size=part,
+                concurrency=conc,
+                aws_config=aws_config,
+                preset=preset or None,
+            )
+            m = done.upload or done.process  # s3stream: the upload call; curl: its process
             relay_cpu = link.relay_cpu_s() - relay0
             store_cpu = link.store_cpu_s() - store0
             full = (label, case, preset) not in checked

@@ -1,17 +1,22 @@
 """One upload by one Python tool, in a fresh process, measured from inside.
 
-    python bench/bench_worker.py TOOL CASE --bucket B --key K (--file F | --generate N)
+    python bench/bench_worker.py TOOL CASE --bucket B --key K (--file F | --generate N | --stdin)
                                  [--part-size N --concurrency N | --preset NAME]
 
-TOOL is ``s3stream``, ``boto3`` (classic transfer manager) or ``smart_open``; CASE is
-``file`` (the tool reads the file itself) or ``stream`` (a real pipe of unknown length: from
-``cat FILE``, or from ``gen_stream.py N`` with ``--generate N``). The endpoint and keys come
-from the environment (``AWS_ENDPOINT_URL_S3`` etc.). Prints one JSON line: wall, user and
+TOOL is ``s3stream`` (the library), ``boto3`` (the classic transfer manager), ``boto3-crt``
+(boto3's CRT transfer client), ``smart_open`` or ``obstore``; CASE is ``file`` (the tool
+reads the file itself) or ``stream`` (a real pipe of unknown length: this process' standard
+input with ``--stdin``, else a pipe it opens from ``cat FILE`` or from ``gen_stream.py N``
+with ``--generate N``). The endpoint, keys and CA bundle come from the environment
+(``AWS_ENDPOINT_URL_S3``, ``AWS_CA_BUNDLE`` etc.). Prints one JSON line: wall, user and
 system seconds of the upload call, the process' peak RSS (``VmHWM``) after it and before it,
-the headers of the first request of each S3 operation, and s3stream's result.
+the headers of the first request of each S3 operation (botocore-based tools), and
+s3stream's result.
 
-The clock starts before the call (for streams, before the writer is spawned) and stops when
-it returns; the writer's CPU is not counted (it is a child, and ``RUSAGE_SELF`` is used).
+The clock starts before the call (for a pipe it opens, before the writer is spawned) and
+stops when it returns; a writer's CPU is never counted (``RUSAGE_SELF``). Interpreter
+start-up, imports and client creation are outside the clock: the driver measures the whole
+process from outside as well.
 """
 
 from __future__ import annotations
@@ -33,15 +38,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import GENERATOR, MiB, parse_size, self_usage
 
-TOOLS = ("s3stream", "boto3", "smart_open")
+TOOLS = ("s3stream", "boto3", "boto3-crt", "smart_open", "obstore")
 CASES = ("file", "stream")
 CALLS = {
     ("s3stream", "file"): "upload_file",
     ("s3stream", "stream"): "upload_stream",
     ("boto3", "file"): "upload_file",
     ("boto3", "stream"): "upload_fileobj",
+    ("boto3-crt", "file"): "upload_file",
+    ("boto3-crt", "stream"): "upload_fileobj",
     ("smart_open", "file"): "open('s3://…', 'wb') + copyfileobj",
     ("smart_open", "stream"): "open('s3://…', 'wb') + copyfileobj",
+    ("obstore", "file"): "put(store, key, Path)",
+    ("obstore", "stream"): "put(store, key, iterator of chunks)",
 }
 COPY_BLOCK = 8 * MiB
 # Request headers worth reporting: which checksum went where, and how the payload was signed.
@@ -95,7 +104,9 @@ def _make_upload(args: argparse.Namespace, sent: dict[str, dict[str, str]]) -> C
         from s3stream import S3StreamUploader
 
         uploader = S3StreamUploader(
-            endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region=os.environ["AWS_REGION"]
+            endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"],
+            region=os.environ["AWS_REGION"],
+            ca_bundle=os.environ.get("AWS_CA_BUNDLE"),
         )
         store_client = getattr(uploader.store, "client", None)
         if store_client is not None:
@@ -114,27 +125,40 @@ def _make_upload(args: argparse.Namespace, sent: dict[str, dict[str, str]]) -> C
             return lambda _: uploader.upload_file(path, args.bucket, args.key, **options)
         return lambda src: uploader.upload_stream(src, args.bucket, args.key, **options)
 
+    if tool == "obstore":
+        return _obstore_upload(args)
+    if tool == "boto3-crt" and os.environ.get("AWS_CA_BUNDLE"):
+        # boto3 hands its CRT client no CA bundle (AWS_CA_BUNDLE is not passed on), but
+        # awscrt loads its default trust store the OpenSSL way, which honours SSL_CERT_FILE.
+        os.environ["SSL_CERT_FILE"] = os.environ["AWS_CA_BUNDLE"]
     boto3: Any = importlib.import_module("boto3")
     client = boto3.client("s3")  # default settings, endpoint and keys from the environment
     record_requests(client, sent)
-    if tool == "boto3":
+    if tool in ("boto3", "boto3-crt"):
         transfer: Any = importlib.import_module("boto3.s3.transfer")
-        config = transfer.TransferConfig(
-            multipart_chunksize=args.part_size,
-            max_concurrency=args.concurrency,
-            use_threads=True,
-            preferred_transfer_client="classic",
-        )
-        if case == "file":
-            return lambda _: client.upload_file(path, args.bucket, args.key, Config=config)
-        return lambda src: client.upload_fileobj(src, args.bucket, args.key, Config=config)
+        settings: dict[str, Any] = {
+            "multipart_chunksize": args.part_size,
+            "max_concurrency": args.concurrency,
+        }
+        if tool == "boto3":
+            settings |= {"use_threads": True, "preferred_transfer_client": "classic"}
+        else:  # the CRT refuses the options it does not take, use_threads among them
+            settings["preferred_transfer_client"] = "crt"
+        config = transfer.TransferConfig(**settings)
+
+        def upload(src: Any) -> Any:
+            if src is None:
+                return client.upload_file(path, args.bucket, args.key, Config=config)
+            return client.upload_fileobj(src, args.bucket, args.key, Config=config)
+
+        return upload if tool == "boto3" else _checked_crt(client, upload)
 
     if tool == "smart_open":
         smart_open: Any = importlib.import_module("smart_open")
         params = {"client": client, "min_part_size": args.part_size}
         uri = f"s3://{args.bucket}/{args.key}"
 
-        def upload(src: Any) -> None:
+        def upload(src: Any) -> Any:
             with smart_open.open(uri, "wb", transport_params=params) as out:
                 if src is None:
                     with open(path, "rb") as f:
@@ -144,6 +168,58 @@ def _make_upload(args: argparse.Namespace, sent: dict[str, dict[str, str]]) -> C
 
         return upload
     raise SystemExit(f"unknown tool {tool!r}")
+
+
+def _checked_crt(client: Any, upload: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``upload``, then a check that boto3 really used its CRT client.
+
+    boto3 falls back to the classic transfer manager without a word when it cannot use the
+    CRT (another CRT client holds the process lock, other credentials or region); a
+    benchmark of the CRT must not measure the classic manager under its name.
+    """
+    crt: Any = importlib.import_module("boto3.crt")
+
+    def checked(src: Any) -> Any:
+        result = upload(src)
+        used = crt.CRT_S3_CLIENT is not None and crt.is_crt_compatible_request(
+            client, crt.CRT_S3_CLIENT
+        )
+        if not used:
+            raise SystemExit("boto3 did not use its CRT transfer client (it fell back)")
+        return result
+
+    return checked
+
+
+def _obstore_upload(args: argparse.Namespace) -> Callable[[Any], Any]:
+    """obstore's ``put``: the file by path (Rust reads it), a stream as an iterator of
+    chunks (``put`` refuses a file object that cannot seek)."""
+    obstore: Any = importlib.import_module("obstore")
+    store_module: Any = importlib.import_module("obstore.store")
+    endpoint = os.environ["AWS_ENDPOINT_URL_S3"]
+    ca_bundle = os.environ.get("AWS_CA_BUNDLE")
+    client_options: dict[str, Any] = {}
+    if endpoint.startswith("http://"):
+        client_options["allow_http"] = True
+    elif ca_bundle:
+        client_options["root_certificate"] = Path(ca_bundle).read_text()
+    store = store_module.S3Store(
+        args.bucket,
+        endpoint=endpoint,
+        access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        region=os.environ["AWS_REGION"],
+        client_options=client_options,
+    )
+    sizes = {"chunk_size": args.part_size, "max_concurrency": args.concurrency}
+
+    def upload(src: Any) -> Any:
+        if src is None:
+            return obstore.put(store, args.key, Path(args.file), **sizes)
+        chunks = iter(lambda: src.read(COPY_BLOCK), b"")
+        return obstore.put(store, args.key, chunks, **sizes)
+
+    return upload
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,7 +234,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         nbytes = Path(args.file).stat().st_size
     user0, sys0, rss0, _ = self_usage()
     t0 = time.perf_counter()
-    if args.case == "stream":
+    if args.case == "stream" and args.stdin:
+        result = upload(sys.stdin.buffer)
+    elif args.case == "stream":
         # A real pipe: the uploader cannot know the length, and reads what the writer writes.
         writer = subprocess.Popen(feeder, stdout=subprocess.PIPE)
         assert writer.stdout is not None
@@ -202,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("case", choices=CASES)
     parser.add_argument("--file", help="the file to upload (or to cat into the pipe)")
     parser.add_argument("--generate", type=parse_size, help="stream N generated bytes instead")
+    parser.add_argument(
+        "--stdin",
+        action="store_true",
+        help="stream standard input (fed by the caller; --file names its source, for its size)",
+    )
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--part-size", type=parse_size, default=16 * MiB)
@@ -214,8 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="s3stream only, an experiment: drop botocore's `Expect: 100-continue`",
     )
     args = parser.parse_args(argv)
-    if args.generate and args.case != "stream":
-        parser.error("--generate needs the stream case")
+    if (args.generate or args.stdin) and args.case != "stream":
+        parser.error("--generate and --stdin need the stream case")
     if not args.generate and not args.file:
         parser.error("give --file or --generate")
     print(json.dumps(run(args)))

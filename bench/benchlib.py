@@ -7,10 +7,12 @@ Two ways of measuring, one figure set (wall seconds, user + system CPU seconds, 
   the upload call: ``getrusage(RUSAGE_SELF)`` (all threads) and ``VmHWM`` from
   ``/proc/self/status``. Interpreter start-up, imports and client creation are outside the
   clock; they are inside the peak RSS.
-- External binaries (s5cmd, rclone, the AWS CLI, curl) run under GNU ``/usr/bin/time``, which
-  reports the child's user and system CPU seconds and its peak RSS (``ru_maxrss`` of the
-  exec'd tool: GNU time itself is about 2 MiB and the tool replaces it). The clock runs from
-  the spawn to the exit, so their start-up is inside every figure.
+- Every upload, the worker included, also runs as a whole process under GNU
+  ``/usr/bin/time``, which reports the child's user and system CPU seconds and its peak RSS
+  (``ru_maxrss`` of the exec'd tool: GNU time itself is about 2 MiB and the tool replaces
+  it). The clock runs from the spawn to the exit, so start-up is inside these figures; for
+  external binaries (s5cmd, rclone, the AWS CLI, curl, the s3stream CLI) they are the only
+  ones.
 
 Stream cases feed the tool from a real pipe (``cat FILE`` or ``gen_stream.py N``) whose
 writer is never counted.
@@ -19,6 +21,7 @@ writer is never counted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +29,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -128,7 +132,11 @@ def make_test_file(directory: Path, size: int, name: str = "bench.bin") -> tuple
 
 def worker_env(store_env: Mapping[str, str]) -> dict[str, str]:
     """The caller's environment without any AWS settings, pointed at the given store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "RCLONE_", "S3STREAM_", "SSL_CERT_"))
+    }
     env.update(store_env)
     # No shared config or credentials files, no instance metadata: defaults only.
     env["AWS_CONFIG_FILE"] = os.devnull
@@ -212,10 +220,23 @@ def run_external(
     stdin_command: Sequence[str] | None = None,
     timeout: float = WORKER_TIMEOUT,
 ) -> Measured:
-    """Run an external tool under GNU time, optionally fed by a pipe from ``stdin_command``.
+    """Run an external tool under GNU time, optionally fed by a pipe from ``stdin_command``;
+    what the whole process spent (see :func:`run_measured`)."""
+    return run_measured(command, env, stdin_command, timeout)[0]
 
-    The tool's CPU seconds and peak RSS come from GNU time (``%U %S %M``); the wall clock runs
-    from before the feeder and the tool are spawned until the tool has exited.
+
+def run_measured(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    stdin_command: Sequence[str] | None = None,
+    timeout: float = WORKER_TIMEOUT,
+) -> tuple[Measured, str]:
+    """Run ``command`` under GNU time, optionally fed by a pipe from ``stdin_command``; return
+    what the whole process spent and what it printed on stdout.
+
+    The tool's CPU seconds and peak RSS come from GNU time (``%U %S %M``), start-up included;
+    the feeder's CPU is not counted (it is not the tool's child). The wall clock runs from
+    before the feeder and the tool are spawned until the tool has exited.
     """
     with tempfile.NamedTemporaryFile(prefix="bench-time-", suffix=".txt") as report:
         timed = [GNU_TIME, "-f", "%U %S %M", "-o", report.name, *command]
@@ -226,23 +247,40 @@ def run_external(
             stdin: Any = feeder.stdout
         else:
             stdin = subprocess.DEVNULL
-        proc = subprocess.run(
-            timed, stdin=stdin, env=dict(env), capture_output=True, timeout=timeout
+        # Its own session: a tool that outlives the timeout is killed with GNU time.
+        proc = subprocess.Popen(
+            timed,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            start_new_session=True,
         )
-        t1 = time.perf_counter()
-        if feeder is not None:
-            assert feeder.stdout is not None
-            feeder.stdout.close()
-            feeder.wait()
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        finally:
+            t1 = time.perf_counter()
+            if feeder is not None:
+                assert feeder.stdout is not None
+                feeder.stdout.close()
+                if feeder.poll() is None:
+                    feeder.kill()
+                feeder.wait()
         if proc.returncode != 0:
             raise RuntimeError(
-                f"{command[0]} failed (status {proc.returncode}):\n"
-                f"{proc.stdout.decode(errors='replace')[-2000:]}"
-                f"{proc.stderr.decode(errors='replace')[-2000:]}"
+                f"{Path(command[0]).name} {' '.join(command[1:3])} failed (status "
+                f"{proc.returncode}):\n{out.decode(errors='replace')[-2000:]}"
+                f"{err.decode(errors='replace')[-2000:]}"
             )
         fields = Path(report.name).read_text().split()
     user_s, sys_s, maxrss_kib = float(fields[-3]), float(fields[-2]), int(fields[-1])
-    return Measured(wall_s=t1 - t0, user_s=user_s, sys_s=sys_s, peak_rss_kib=maxrss_kib)
+    measured = Measured(wall_s=t1 - t0, user_s=user_s, sys_s=sys_s, peak_rss_kib=maxrss_kib)
+    return measured, out.decode(errors="replace")
 
 
 # --------------------------------------------------------------------------- statistics

@@ -1,4 +1,5 @@
-"""Draw the benchmark's chart from ``run_all.py``'s JSON (needs matplotlib: .venv-bench).
+"""Draw the benchmark's chart from ``run_all.py``'s JSON (needs matplotlib: .venv-bench):
+part 1 over TLS and over plain HTTP (a row of two panels each), then parts 2 and 3.
 
 .venv-bench/bin/python bench/chart.py bench/results/latest.json docs/benchmarks.png
 """
@@ -14,14 +15,16 @@ from typing import Any
 
 GiB = 1024**3
 COLORS = {"file": "#4c72b0", "stream": "#dd8452"}
+PROTOCOL_TITLES = {"https": "over TLS", "http": "over plain HTTP"}
 
 
 def draw(results: dict[str, Any], out: Path) -> None:
     matplotlib: Any = importlib.import_module("matplotlib")
     matplotlib.use("Agg")
     plt: Any = importlib.import_module("matplotlib.pyplot")
-    panels = [name for name in ("peers", "link", "growth") if name in results]
-    count = len(panels) + (1 if "peers" in panels else 0)
+    protocols = results["peers"].get("protocols", []) if "peers" in results else []
+    others = [name for name in ("link", "growth") if name in results]
+    count = 2 * len(protocols) + len(others)
     cols = 2 if count > 1 else 1
     rows = (count + 1) // 2
     fig, grid = plt.subplots(rows, cols, figsize=(7.0 * cols, 4.8 * rows), squeeze=False)
@@ -31,33 +34,10 @@ def draw(results: dict[str, Any], out: Path) -> None:
     title = results.get("title", "s3stream benchmarks")
     fig.suptitle(title, fontsize=12)
 
-    if "peers" in panels:
-        peers = results["peers"]["summary"]
-        tools: list[str] = []
-        for row in peers:
-            if row["tool"] not in tools:
-                tools.append(row["tool"])
-        for metric, ax, label in (
-            ("mib_per_s", axes.pop(0), "MiB/s (higher is better)"),
-            ("cpu_s_per_gib", axes.pop(0), "client CPU-s per GiB (lower is better)"),
-        ):
-            for i, case in enumerate(("file", "stream")):
-                xs, ys = [], []
-                for j, tool in enumerate(tools):
-                    for row in peers:
-                        if row["tool"] == tool and row["case"] == case:
-                            xs.append(j + (i - 0.5) * 0.38)
-                            ys.append(row[metric])
-                bars = ax.bar(xs, ys, width=0.38, color=COLORS[case], label=case)
-                ax.bar_label(bars, fmt="%.0f" if metric == "mib_per_s" else "%.1f", fontsize=7)
-            ax.set_xticks(range(len(tools)), tools, rotation=30, ha="right")
-            ax.set_ylabel(label)
-            size_mib = results["peers"]["size"] / 1024**2
-            what = "throughput" if metric == "mib_per_s" else "client CPU"
-            ax.set_title(f"1. peers, {size_mib:.0f} MiB, local store: {what}")
-            ax.legend(fontsize=8)
+    for protocol in protocols:
+        draw_peers(results["peers"], protocol, axes.pop(0), axes.pop(0))
 
-    if "link" in panels:
+    if "link" in others:
         ax = axes.pop(0)
         link = results["link"]
         labels, values, colors = [], [], []
@@ -75,7 +55,7 @@ def draw(results: dict[str, Any], out: Path) -> None:
         ax.set_title("2. presets, 1 Gbit/s, 20 ms round trip")
         ax.legend(fontsize=8, loc="lower right")
 
-    if "growth" in panels:
+    if "growth" in others:
         ax = axes.pop(0)
         rows = results["growth"]["summary"]
         sizes = [row["size"] / GiB for row in rows]
@@ -96,6 +76,48 @@ def draw(results: dict[str, Any], out: Path) -> None:
 
     fig.tight_layout()
     fig.savefig(out, dpi=110)
+
+
+def draw_peers(peers: dict[str, Any], protocol: str, speed: Any, cpu: Any) -> None:
+    """Part 1 over one protocol: throughput, and CPU per GiB (the whole process; the upload
+    call alone as a hatched bar inside it, where the tool runs in the worker)."""
+    rows = [r for r in peers["summary"] if r["protocol"] == protocol and "mib_per_s" in r]
+    labels: list[str] = []
+    for row in rows:
+        if row["label"] not in labels:
+            labels.append(row["label"])
+    size_mib = peers["size"] / 1024**2
+    where = PROTOCOL_TITLES[protocol]
+    for ax, metric, label, what in (
+        (speed, "mib_per_s", "MiB/s, whole process (higher is better)", "throughput"),
+        (cpu, "cpu_s_per_gib", "client CPU-s per GiB (lower is better)", "client CPU"),
+    ):
+        for i, case in enumerate(("file", "stream")):
+            xs, ys, inner = [], [], []
+            for j, name in enumerate(labels):
+                for row in rows:
+                    if row["label"] == name and row["case"] == case:
+                        xs.append(j + (i - 0.5) * 0.38)
+                        ys.append(row[metric])
+                        inner.append(row.get("upload_cpu_s_per_gib"))
+            bars = ax.bar(xs, ys, width=0.38, color=COLORS[case], label=case)
+            ax.bar_label(bars, fmt="%.0f" if metric == "mib_per_s" else "%.1f", fontsize=7)
+            if metric == "cpu_s_per_gib":
+                upload = [(x, y) for x, y in zip(xs, inner, strict=True) if y is not None]
+                ax.bar(
+                    [x for x, _ in upload],
+                    [y for _, y in upload],
+                    width=0.38,
+                    fill=False,
+                    hatch="///",
+                    edgecolor="#222222",
+                    linewidth=0,
+                    label=f"{case}: upload call only" if upload else None,
+                )
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.set_title(f"1. peers {where}, {size_mib:.0f} MiB: {what}")
+        ax.legend(fontsize=7)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
