@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import mimetypes
 import os
@@ -322,6 +321,8 @@ class S3StreamUploader:
         """
         kind = _source_kind(source)
         if kind == "async":
+            import asyncio  # here: the command line never needs it, and it costs start-up
+
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
@@ -347,6 +348,8 @@ class S3StreamUploader:
         """The asyncio form of :meth:`upload_stream` (also takes async iterables)."""
         kind = _source_kind(source)
         if kind != "async":
+            import asyncio
+
             return await asyncio.to_thread(
                 self.upload_stream, source, bucket, key, size, on_progress, **options
             )

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from s3stream.config import validate_target
-from s3stream.embedded.process import EmbeddedStoreError
 from s3stream.errors import (
     AlreadyExists,
     ConfigError,
@@ -198,7 +197,8 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return (f"{message} ({'; '.join(hints)})" if hints else message), code
     if isinstance(exc, S3StreamError):
         return _one_line(str(exc)), EXIT_FAILED
-    if isinstance(exc, EmbeddedStoreError):
+    embedded = sys.modules.get("s3stream.embedded.process")  # raised only once it is loaded
+    if embedded is not None and isinstance(exc, embedded.EmbeddedStoreError):
         return _one_line(str(exc)), EXIT_FAILED
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""

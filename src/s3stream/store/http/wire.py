@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from email.message import Message
 from urllib.parse import unquote
-from xml.sax.saxutils import escape
 
 from s3stream.checksums import ChecksumAlgorithm
 from s3stream.store.attributes import ObjectOptions, RequestOptions, format_tagging
@@ -40,6 +39,11 @@ CUSTOMER_KEY_OPERATIONS = frozenset(
     }
 )
 """The calls that carry the SSE-C key (the others take only requester-pays and the owner)."""
+
+
+def escape(text: str) -> str:
+    """``text`` as XML character data."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def object_headers(options: ObjectOptions) -> dict[str, str]:
