@@ -39,7 +39,7 @@ _CONTENT_LENGTH_READER: Any = getattr(_readers, "ContentLengthReader", None)
 """h11's reader of ``Content-Length`` bodies (None, in an h11 without it: uvicorn's way)."""
 
 
-def direct_bodies(version: str = h11.__version__) -> bool:
+def direct_bodies(version: str = getattr(h11, "__version__", "0")) -> bool:
     """Can bodies be handed over directly with this h11 (``version``)? Else uvicorn's way."""
     numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
     low, high = TESTED_H11
