@@ -1,6 +1,6 @@
 """Gateway benchmark: the same file through the s3stream gateway (tus), through @tus/server
 with @tus/s3-store, and straight to S3 with ``S3StreamUploader.upload_file``, all on one
-embedded SeaweedFS.
+embedded SeaweedFS, over plain HTTP and with TLS on both legs, side by side.
 
 Both tus servers get the same client: tus-js-client in node (``tests/js/tus_upload.mjs``,
 one PATCH with the whole file, as browsers send it by default) and the same part size.
@@ -11,7 +11,13 @@ GiB of the client, the server and the store (from /proc), and checks every objec
 (and the first run's bytes by SHA-256).
 
     .venv/bin/python bench/bench_gateway.py [--size 512MiB] [--runs 3] [--part-size 16MiB]
-                                            [--pin] [--server-cpu 0.5] [--json out.json]
+                                            [--setups plain,tls] [--pin] [--server-cpu 0.5]
+                                            [--json out.json]
+
+Two set-ups, interleaved run by run: ``plain`` (HTTP everywhere) and ``tls`` (HTTPS between
+the client and the tus server, ``serve --tls-cert/--tls-key`` or node's ``https``, and between
+every sender and the store, SeaweedFS with a local CA's certificate; the direct upload goes
+over HTTPS too). Ratios are taken within a set-up.
 
 With ``--pin`` the store runs on one CPU and the client and the servers on the others, as
 if the store were a service on another machine: the store stops competing with the path
@@ -49,6 +55,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from s3stream import S3StreamUploader  # noqa: E402
 from s3stream.embedded import EmbeddedS3  # noqa: E402
+from s3stream.embedded.tls import TlsFiles, local_certificates  # noqa: E402
 from s3stream.limits import format_size, parse_size  # noqa: E402
 from s3stream.store.boto import make_client  # noqa: E402
 
@@ -154,8 +161,11 @@ def _read(path: Path) -> str:
         return ""
 
 
-def wait_http(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
+def wait_http(
+    url: str, proc: subprocess.Popen[Any], ca: Path | None = None, timeout: float = 60
+) -> None:
     import http.client
+    import ssl
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -164,7 +174,13 @@ def wait_http(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> Non
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
-            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1)
+            host = parts.hostname or "127.0.0.1"
+            conn: http.client.HTTPConnection
+            if parts.scheme == "https":
+                context = ssl.create_default_context(cafile=str(ca) if ca else None)
+                conn = http.client.HTTPSConnection(host, parts.port, timeout=1, context=context)
+            else:
+                conn = http.client.HTTPConnection(host, parts.port, timeout=1)
             conn.request("OPTIONS", parts.path or "/")
             conn.getresponse().read()
             conn.close()
@@ -186,6 +202,7 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 @dataclass
 class Sample:
+    setup: str
     target: str
     run: int
     seconds: float
@@ -203,16 +220,41 @@ class Sample:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, s3: EmbeddedS3, file: Path, digest: str):
+    """One sample's servers and uploads; with ``tls`` (the tus servers' certificate) the
+    clients trust ``ca`` (the tus servers' and the store's CAs in one bundle)."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        s3: EmbeddedS3,
+        file: Path,
+        digest: str,
+        tls: TlsFiles | None = None,
+        ca: Path | None = None,
+    ):
         self.args = args
         self.s3 = s3
         self.file = file
         self.digest = digest
+        self.tls = tls
+        self.ca = ca
         self.size = file.stat().st_size
         self.client = s3.client()
         self.node = shutil.which("node")
         if self.node is None or not (ROOT / "node_modules" / "@tus" / "server").is_dir():
             raise SystemExit("needs node and node_modules (run scripts/setup.sh)")
+        self.node_env = {**os.environ}
+        if ca is not None:
+            self.node_env["NODE_EXTRA_CA_CERTS"] = str(ca)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
+
+    @property
+    def scheme_name(self) -> str:
+        """The set-up's name: ``plain`` or ``tls``."""
+        return "plain" if self.tls is None else "tls"
 
     # ---------------------------------------------------------------- servers
 
@@ -237,9 +279,11 @@ class Bench:
             "warning",
             *self.args.gateway_arg,
         ]
+        if self.tls is not None:
+            cmd += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         proc = subprocess.Popen(cmd, env={**os.environ, **self.s3.env()})
-        url = f"http://127.0.0.1:{port}/files/"
-        wait_http(url, proc)
+        url = f"{self.scheme}://127.0.0.1:{port}/files/"
+        wait_http(url, proc, self.ca)
         return proc, url
 
     def start_tus_node(self) -> tuple[subprocess.Popen[bytes], str]:
@@ -254,11 +298,15 @@ class Bench:
             "secretKey": self.s3.secret_key,
             "partSize": parse_size(self.args.part_size),
         }
+        if self.tls is not None:
+            opts.update(tlsCert=str(self.tls.cert), tlsKey=str(self.tls.key))
         proc = subprocess.Popen(
-            [self.node, str(JS / "tus_node_server.mjs"), json.dumps(opts)], cwd=ROOT
+            [self.node, str(JS / "tus_node_server.mjs"), json.dumps(opts)],
+            cwd=ROOT,
+            env=self.node_env,
         )
-        url = f"http://127.0.0.1:{port}/files"
-        wait_http(url, proc)
+        url = f"{self.scheme}://127.0.0.1:{port}/files"
+        wait_http(url, proc, self.ca)
         return proc, url
 
     # ---------------------------------------------------------------- uploads
@@ -270,6 +318,7 @@ class Bench:
         done = subprocess.run(
             [self.node, str(JS / "tus_upload.mjs"), json.dumps(opts)],
             cwd=ROOT,
+            env=self.node_env,
             capture_output=True,
             text=True,
             timeout=1800,
@@ -278,6 +327,7 @@ class Bench:
             raise RuntimeError(f"{target} upload failed: {done.stderr}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
         sample = Sample(
+            self.scheme_name,
             target,
             run,
             float(result["seconds"]),
@@ -303,6 +353,7 @@ class Bench:
             region=self.s3.region,
             access_key=self.s3.access_key,
             secret_key=self.s3.secret_key,
+            verify=self.s3.ca_bundle,
         )
         uploader = S3StreamUploader(client=client, store_profile="seaweedfs")
         key = f"direct/{run}.bin"
@@ -311,6 +362,7 @@ class Bench:
         uploader.upload_file(self.file, BUCKET, key)
         seconds = time.perf_counter() - started
         sample = Sample(
+            self.scheme_name,
             "direct",
             run,
             seconds,
@@ -350,6 +402,7 @@ def make_file(directory: Path, size: int) -> tuple[Path, str]:
 
 def one_sample(
     args: argparse.Namespace,
+    setup: str,
     target: str,
     run: int,
     file: Path,
@@ -358,16 +411,24 @@ def one_sample(
     limit: CpuLimit | None = None,
 ) -> Sample:
     """One upload on a fresh store (SeaweedFS slows down as it fills: every sample starts
-    equal), with a fresh server for the tus targets."""
+    equal), with a fresh server for the tus targets; ``setup`` ``tls`` puts HTTPS on every
+    leg (the tus servers get a certificate from a local CA made next to the file)."""
     store_cpus, path_cpus = pinned_cpus(args.pin)
+    tls = setup == "tls"
     with contextlib.ExitStack() as stack:
         data = stack.enter_context(
             tempfile.TemporaryDirectory(prefix="s3stream-bench-store-", dir=store_root)
         )
         with on_cpus(store_cpus):
-            s3 = stack.enter_context(EmbeddedS3(buckets=[BUCKET], data_dir=data))
+            s3 = stack.enter_context(EmbeddedS3(buckets=[BUCKET], data_dir=data, tls=tls))
         stack.enter_context(on_cpus(path_cpus))
-        bench = Bench(args, s3, file, digest)
+        servers, ca = None, None
+        if tls:
+            assert s3.ca_bundle is not None
+            servers = local_certificates(file.parent / "tls")
+            ca = Path(data) / "clients-ca.pem"
+            ca.write_bytes(servers.ca.read_bytes() + Path(s3.ca_bundle).read_bytes())
+        bench = Bench(args, s3, file, digest, servers, ca)
         if target == "direct":
             return bench.direct(run)
         proc, url = bench.start_gateway() if target == "gateway" else bench.start_tus_node()
@@ -380,29 +441,40 @@ def one_sample(
             stop(proc)
 
 
+TARGETS = ("gateway", "tus-node", "direct")
+
+
 def render(samples: Sequence[Sample]) -> str:
+    """Per set-up: each target's median MiB/s, best, CPU-s per GiB; then the ratios of the
+    medians, each within its set-up."""
     lines = [
-        f"{'target':<10} {'runs':>4} {'MiB/s':>8} {'best':>8} {'client':>8} {'server':>8} "
-        f"{'store':>8}   (median; CPU-s per GiB)"
+        f"{'setup':<6} {'target':<10} {'runs':>4} {'MiB/s':>8} {'best':>8} {'client':>8} "
+        f"{'server':>8} {'store':>8}   (median; CPU-s per GiB)"
     ]
-    medians: dict[str, float] = {}
-    for target in ("gateway", "tus-node", "direct"):
-        mine = [s for s in samples if s.target == target]
-        if not mine:
-            continue
-        rate = statistics.median(s.mib_s for s in mine)
-        medians[target] = rate
-        lines.append(
-            f"{target:<10} {len(mine):>4} {rate:>8.1f} {max(s.mib_s for s in mine):>8.1f} "
-            f"{statistics.median(s.per_gib(s.client_cpu) for s in mine):>8.2f} "
-            f"{statistics.median(s.per_gib(s.server_cpu) for s in mine):>8.2f} "
-            f"{statistics.median(s.per_gib(s.store_cpu) for s in mine):>8.2f}"
-        )
-    if "gateway" in medians and "tus-node" in medians:
-        lines.append(f"gateway / @tus/server: {medians['gateway'] / medians['tus-node']:.2f}x")
-    if "gateway" in medians and "direct" in medians:
-        lines.append(f"gateway / direct:      {medians['gateway'] / medians['direct']:.0%}")
-    return "\n".join(lines)
+    ratios: list[str] = []
+    for setup in dict.fromkeys(s.setup for s in samples):
+        medians: dict[str, float] = {}
+        for target in TARGETS:
+            mine = [s for s in samples if s.target == target and s.setup == setup]
+            if not mine:
+                continue
+            rate = statistics.median(s.mib_s for s in mine)
+            medians[target] = rate
+            lines.append(
+                f"{setup:<6} {target:<10} {len(mine):>4} {rate:>8.1f} "
+                f"{max(s.mib_s for s in mine):>8.1f} "
+                f"{statistics.median(s.per_gib(s.client_cpu) for s in mine):>8.2f} "
+                f"{statistics.median(s.per_gib(s.server_cpu) for s in mine):>8.2f} "
+                f"{statistics.median(s.per_gib(s.store_cpu) for s in mine):>8.2f}"
+            )
+        parts = []
+        if "gateway" in medians and "tus-node" in medians:
+            parts.append(f"gateway / @tus/server {medians['gateway'] / medians['tus-node']:.2f}x")
+        if "gateway" in medians and "direct" in medians:
+            parts.append(f"gateway / direct {medians['gateway'] / medians['direct']:.0%}")
+        if parts:
+            ratios.append(f"{setup}: " + ", ".join(parts))
+    return "\n".join([*lines, *ratios])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -412,6 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--part-size", default="16MiB", help="part size of both servers")
     parser.add_argument(
         "--targets", default="gateway,tus-node,direct", help="comma-separated subset"
+    )
+    parser.add_argument(
+        "--setups",
+        default="plain,tls",
+        help="plain (HTTP) and/or tls (HTTPS on every leg), interleaved (plain,tls)",
     )
     parser.add_argument("--json", help="also write the samples to this file")
     parser.add_argument(
@@ -436,6 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size = parse_size(args.size)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    setups = [t.strip() for t in args.setups.split(",") if t.strip()]
+    if not set(setups) <= {"plain", "tls"} or not set(targets) <= set(TARGETS):
+        parser.error("--setups takes plain and tls; --targets gateway, tus-node and direct")
     samples: list[Sample] = []
     store_root = args.store_dir or (
         "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -448,19 +528,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.callback(limit.close)
         file, digest = make_file(Path(tmp), size)
         print(
-            f"{format_size(size)} file, {args.runs} run(s), parts {args.part_size}, "
+            f"{format_size(size)} file, {args.runs} run(s), set-ups {', '.join(setups)}, "
+            f"parts {args.part_size}, "
             f"a fresh store per upload in {store_root or tempfile.gettempdir()}"
             + (", store pinned to its own CPU" if args.pin else "")
             + (f", tus servers capped at {args.server_cpu:g} CPU" if limit else ""),
             flush=True,
         )
+        cases = [(setup, target) for setup in setups for target in targets]
         for run in range(1, args.runs + 1):
-            order = targets[run % len(targets) :] + targets[: run % len(targets)]
-            for target in order:
-                sample = one_sample(args, target, run, file, digest, store_root, limit)
+            order = cases[run % len(cases) :] + cases[: run % len(cases)]
+            for setup, target in order:
+                sample = one_sample(args, setup, target, run, file, digest, store_root, limit)
                 samples.append(sample)
                 print(
-                    f"run {run} {target:<9} {sample.mib_s:7.1f} MiB/s "
+                    f"run {run} {setup:<5} {target:<9} {sample.mib_s:7.1f} MiB/s "
                     f"({sample.seconds:.2f} s; CPU client {sample.client_cpu:.1f} s, "
                     f"server {sample.server_cpu:.1f} s, store {sample.store_cpu:.1f} s)",
                     flush=True,

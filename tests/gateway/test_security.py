@@ -37,6 +37,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from s3stream.cli import serve as command
 from s3stream.embedded import EmbeddedS3
 from s3stream.errors import ConfigError
+from s3stream.gateway.protocol import DirectBodyProtocol
 from s3stream.gateway.timeouts import (
     TESTED_UVICORN,
     HeadTimeoutProtocol,
@@ -565,7 +566,8 @@ def test_header_timeout_flag_and_protocol() -> None:
     assert parser.parse_args(["--header-timeout", "3.5"]).header_timeout == 3.5
     protocol = head_timeout_protocol(3.5)
     assert issubclass(protocol, HeadTimeoutProtocol) and protocol.header_timeout == 3.5
-    assert head_timeout_protocol(0) is H11Protocol
+    assert issubclass(protocol, DirectBodyProtocol)
+    assert head_timeout_protocol(0) is DirectBodyProtocol
 
 
 def test_header_timeout_runs_only_on_tested_uvicorn_releases() -> None:

@@ -43,7 +43,8 @@ EPILOG = """\
 examples:
   s3stream serve                                   # 127.0.0.1:8080, embedded store
   s3stream serve --endpoint-url https://s3.example.com --bucket uploads \\
-      --host 0.0.0.0 --token-file /etc/s3stream/tokens
+      --host 0.0.0.0 --token-file /etc/s3stream/tokens \\
+      --tls-cert /etc/s3stream/cert.pem --tls-key /etc/s3stream/key.pem
   # then any tus 1.0 client (tus-js-client, tuspy) uploads to http://127.0.0.1:8080/files/
 
 exit codes: 0 stopped cleanly, 2 configuration error"""
@@ -109,6 +110,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "generic; env S3STREAM_STORE_PROFILE); default: `s3stream doctor`'s cached result, "
         "else a probe at start-up",
     )
+    s3.add_argument(
+        "--store-tls",
+        action="store_true",
+        help="the embedded store serves HTTPS, with a certificate from a local CA kept in "
+        "--data-dir (no --endpoint-url: give an https:// one instead)",
+    )
     s3.add_argument("--ca-bundle", help="CA certificates for the store's TLS certificate")
     s3.add_argument(
         "--no-verify-ssl", action="store_true", help="do not check the store's TLS certificate"
@@ -140,6 +147,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--host", default="127.0.0.1", help="address to bind (%(default)s)")
     net.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (%(default)s)")
     net.add_argument("--base-path", default="/files/", help="tus endpoint (%(default)s)")
+    net.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve HTTPS with this certificate (PEM, with its chain); needs --tls-key",
+    )
+    net.add_argument(
+        "--tls-key", metavar="FILE", help="the certificate's private key (PEM, unencrypted)"
+    )
     net.add_argument(
         "--token",
         action="append",

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import signal
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,7 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
         buckets=[args.bucket],
         access_key=os.environ.get("S3STREAM_EMBEDDED_ACCESS_KEY"),
         secret_key=os.environ.get("S3STREAM_EMBEDDED_SECRET_KEY"),
+        tls=args.store_tls,
     )
     with server:
         client = make_client(
@@ -116,8 +118,14 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
             region=server.region,
             access_key=server.access_key,
             secret_key=server.secret_key,
+            verify=server.ca_bundle,
         )
-        log.info("embedded S3 store at %s (data in %s)", server.endpoint_url, server.data_dir)
+        log.info(
+            "embedded S3 store at %s (data in %s%s)",
+            server.endpoint_url,
+            server.data_dir,
+            "" if server.ca_bundle is None else f"; its CA {server.ca_bundle}",
+        )
         yield _Backend(
             BotoStore(client), server.endpoint_url, embedded=True, capabilities=SEAWEEDFS
         )
@@ -132,6 +140,44 @@ def check_auth(args: argparse.Namespace) -> list[str]:
             "or --no-auth"
         )
     return tokens
+
+
+def server_tls(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The certificate and key to serve HTTPS with (``--tls-cert``/``--tls-key``, both or
+    neither), checked as the server will load them: readable, PEM, the key the certificate's
+    and not encrypted; ``None`` for plain HTTP."""
+    cert, key = args.tls_cert, args.tls_key
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        given, missing = ("--tls-cert", "--tls-key") if key is None else ("--tls-key", "--tls-cert")
+        raise ConfigError(f"{given} needs {missing}: pass the certificate and its key, or neither")
+    for flag, path, marker, what in (
+        ("--tls-cert", cert, "-----BEGIN CERTIFICATE-----", "a PEM certificate"),
+        ("--tls-key", key, "PRIVATE KEY-----", "a PEM private key"),
+    ):
+        try:
+            text = Path(path).read_text(errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+        if marker not in text:
+            raise ConfigError(f"{flag} {path}: not {what}")
+    if "ENCRYPTED PRIVATE KEY-----" in text or "Proc-Type: 4,ENCRYPTED" in text:
+        raise ConfigError(
+            f"--tls-key {key} is encrypted: give it unencrypted "
+            f"(openssl pkey -in {key} -out plain-key.pem)"
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                f"--tls-key {key} is not the key of --tls-cert {cert}: pass the key the "
+                "certificate was made for"
+            ) from None
+        raise ConfigError(f"--tls-cert {cert}, --tls-key {key}: cannot load them ({exc})") from None
+    return cert, key
 
 
 def _size(text: str) -> int:
@@ -155,7 +201,8 @@ def object_attributes(args: argparse.Namespace) -> ObjectAttributes:
 def page_origins(args: argparse.Namespace) -> list[str]:
     """The origins the page is served from (and the gateway's ``--cors-origin`` s)."""
     hosts = ["127.0.0.1", "localhost"] if is_loopback(args.host) else [args.host]
-    ours = [f"http://{host}:{args.port}" for host in hosts if ":" not in host]
+    scheme = "https" if args.tls_cert else "http"
+    ours = [f"{scheme}://{host}:{args.port}" for host in hosts if ":" not in host]
     return list(dict.fromkeys([*ours, *args.cors_origin]))
 
 
@@ -277,6 +324,12 @@ def serve(args: argparse.Namespace) -> int:
     )
     check_auth(args)
     object_attributes(args)  # the configuration first: nothing is started for a bad one
+    tls = server_tls(args)
+    if args.store_tls and args.endpoint_url:
+        raise ConfigError(
+            "--store-tls is for the embedded store: give --endpoint-url as https://… "
+            "(and --ca-bundle FILE for a private CA) instead"
+        )
     tus_js = require_tus_js()
     protocol = head_timeout_protocol(args.header_timeout)
     try:
@@ -290,11 +343,12 @@ def serve(args: argparse.Namespace) -> int:
             )
             single(upload_store)
             host = f"[{args.host}]" if ":" in args.host else args.host
+            origin = f"{'https' if tls else 'http'}://{host}:{args.port}"
             print(
-                f"s3stream gateway: tus endpoint http://{host}:{args.port}{args.base_path} "
+                f"s3stream gateway: tus endpoint {origin}{args.base_path} "
                 f"-> s3://{args.bucket}/{args.prefix} ({backend.endpoint_url}); "
                 f"auth {'on, ' + str(len(tokens)) + ' token(s)' if tokens else 'off'}\n"
-                f"s3stream gateway: upload page http://{host}:{args.port}/ (Ctrl-C stops)",
+                f"s3stream gateway: upload page {origin}/ (Ctrl-C stops)",
                 flush=True,
             )
             config = uvicorn.Config(
@@ -306,6 +360,8 @@ def serve(args: argparse.Namespace) -> int:
                 timeout_keep_alive=int(args.keep_alive_timeout),
                 log_level=args.log_level.lower(),
                 access_log=False,
+                ssl_certfile=None if tls is None else tls[0],
+                ssl_keyfile=None if tls is None else tls[1],
             )
             # uvicorn re-raises a captured SIGTERM once it has shut down: turn it into a normal
             # exit so the embedded store is stopped on the way out

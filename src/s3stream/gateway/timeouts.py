@@ -16,11 +16,13 @@ When the timer fires the connection is closed, with a ``408 Request Timeout`` if
 request had arrived. A body the application does read has its own idle timeout
 (``--body-timeout``, :class:`~s3stream.gateway.handler.body.RequestBody`).
 
-uvicorn has no public hook for this, so the class extends uvicorn's ``H11Protocol`` and reads
-its state (``conn``, ``timeout_keep_alive_task``, ``transport``). That is tested with the
-uvicorn releases in :data:`TESTED_UVICORN` only, which the ``server`` extra requires;
-:func:`head_timeout_protocol` refuses any other release (rather than serve without the
-timeout, or with one that misreads uvicorn's state).
+uvicorn has no public hook for this, so the class extends uvicorn's ``H11Protocol`` (through
+:class:`~s3stream.gateway.protocol.DirectBodyProtocol`, which hands request bodies to the
+application without copies) and reads its state (``conn``, ``timeout_keep_alive_task``,
+``transport``). That is tested with the uvicorn releases in :data:`TESTED_UVICORN` only, which
+the ``server`` extra requires; :func:`head_timeout_protocol` refuses any other release (rather
+than serve without the timeout, or with one that misreads uvicorn's state), unless the timeout
+is off: then it is uvicorn's own protocol.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from s3stream.errors import ConfigError
+from s3stream.gateway.protocol import DirectBodyProtocol
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -53,9 +56,9 @@ _TIMEOUT_RESPONSE = (
 )
 
 
-class HeadTimeoutProtocol(H11Protocol):
-    """:class:`H11Protocol` that closes connections whose request head (or unread body)
-    does not arrive within :attr:`header_timeout` seconds."""
+class HeadTimeoutProtocol(DirectBodyProtocol):
+    """:class:`DirectBodyProtocol` that closes connections whose request head (or unread
+    body) does not arrive within :attr:`header_timeout` seconds."""
 
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
 
@@ -143,11 +146,16 @@ def check_uvicorn(version: str) -> None:
 def head_timeout_protocol(
     seconds: float, *, version: str = uvicorn.__version__
 ) -> type[H11Protocol]:
-    """The protocol class for ``uvicorn.Config(http=...)``: h11 with a ``seconds`` request
-    head timeout (``0``: uvicorn's own h11 protocol, no timeout). ``version`` is uvicorn's,
-    checked by :func:`check_uvicorn`."""
+    """The protocol class for ``uvicorn.Config(http=...)``: h11 with direct bodies and a
+    ``seconds`` request head timeout (``0``: no timeout). ``version`` is uvicorn's, checked by
+    :func:`check_uvicorn`; outside the tested releases ``0`` gives uvicorn's own h11
+    protocol, and any other timeout is refused."""
     if seconds <= 0:
-        return H11Protocol
+        try:
+            check_uvicorn(version)
+        except ConfigError:
+            return H11Protocol
+        return DirectBodyProtocol
     check_uvicorn(version)
     return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"header_timeout": float(seconds)})
 
