@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
@@ -125,6 +126,7 @@ class S3StreamUploader:
         self.throttle = TokenBucket(rate) if rate is not None else None
         """The bandwidth limit the uploads share (from ``config.max_bandwidth``)."""
         self._journal_setting = journal
+        self._journal_lock = threading.Lock()
         self._journal: Journal | None = None
         if store is None and client is not None:
             from s3stream.store.boto import BotoStore
@@ -153,12 +155,15 @@ class S3StreamUploader:
         """The upload journal (opened on first use); ``None`` when ``journal=False``."""
         setting = self._journal_setting
         if self._journal is None and setting is not False:
-            if isinstance(setting, Journal):
-                self._journal = setting
-            elif setting is None or setting is True:
-                self._journal = Journal(default_journal_path())
-            else:
-                self._journal = Journal(setting)
+            with self._journal_lock:  # uploads on several threads open one journal
+                if self._journal is not None:
+                    pass
+                elif isinstance(setting, Journal):
+                    self._journal = setting
+                elif setting is None or setting is True:
+                    self._journal = Journal(default_journal_path())
+                else:
+                    self._journal = Journal(setting)
         return self._journal
 
     def _writer(

@@ -81,7 +81,9 @@ def journal_entry(env: dict[str, str], upload_id: str) -> JournalEntry | None:
 def journal_ids(env: dict[str, str]) -> list[str]:
     listed = run_cli(["ls", "--json"], env)
     assert listed.returncode == 0, listed.stderr
-    return [json.loads(line)["upload_id"] for line in listed.stdout.splitlines()]
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    # the store's other incomplete uploads in the shared bucket are listed too: not ours
+    return [row["upload_id"] for row in rows if row["journaled"]]
 
 
 @pytest.mark.slow

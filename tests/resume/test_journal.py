@@ -116,3 +116,49 @@ def test_resume_offset_is_the_end_of_the_unbroken_run() -> None:
 def test_default_location(tmp_path: Path) -> None:
     assert default_journal_path({"S3STREAM_STATE_DIR": "/x"}) == Path("/x/journal.sqlite3")
     assert default_journal_path({"XDG_STATE_HOME": "/s"}) == Path("/s/s3stream/journal.sqlite3")
+
+
+def test_connections_opening_a_new_journal_at_once_all_succeed(tmp_path: Path) -> None:
+    """SQLite refuses a second connection at once ("database is locked", busy timeout or
+    not) while the first switches a new file to WAL; the journal waits instead (as two
+    `s3stream cp` started together, or uploads on several threads, need)."""
+    failures: list[BaseException] = []
+
+    def open_journal(path: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            Journal(path).close()
+        except BaseException as exc:  # collected: the assertion below names it
+            failures.append(exc)
+
+    for trial in range(200):
+        path = tmp_path / f"j{trial}.db"
+        start = threading.Barrier(4)
+        threads = [threading.Thread(target=open_journal, args=(path, start)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+
+
+def test_uploads_on_several_threads_share_one_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3stream import S3StreamUploader
+    from s3stream.store.memory import MemoryStore
+
+    uploader = S3StreamUploader(store=MemoryStore(), journal=tmp_path / "journal.db")
+    start = threading.Barrier(8)
+    seen: list[object] = []
+
+    def look() -> None:
+        start.wait()
+        seen.append(uploader.journal)
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8 and len({id(j) for j in seen}) == 1 and seen[0] is not None

@@ -41,12 +41,15 @@ from s3stream.gateway.timeouts import head_timeout_protocol
 from s3stream.gateway.web import DirectUploads, PageMode, WebApp, require_tus_js, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
 from s3stream.resume.journal import default_journal_path
-from s3stream.store.boto import BotoObjects, BotoStore, make_client
+from s3stream.store.boto import BotoStore
 from s3stream.store.capabilities import Capabilities
 from s3stream.store.cors import with_upload_origins
+from s3stream.store.http.store import HttpStore
 from s3stream.store.known import CapabilityCache
 from s3stream.store.probe import Probe
 from s3stream.store.profiles import AWS, SEAWEEDFS, profile
+from s3stream.store.protocol import BucketCors
+from s3stream.store.transport import open_store
 
 log = logging.getLogger("s3stream.gateway")
 
@@ -62,7 +65,7 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class _Backend:
-    store: BotoStore
+    store: BotoStore | HttpStore
     endpoint_url: str
     embedded: bool = False
     capabilities: Capabilities | None = None
@@ -94,13 +97,13 @@ def store_capabilities(args: argparse.Namespace, backend: _Backend) -> Capabilit
 def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
     """The S3 client: the given endpoint, or an embedded store started for the server."""
     if args.endpoint_url:
-        client = make_client(
+        store = open_store(
             endpoint_url=args.endpoint_url,
             region=args.region,
             profile=args.profile,
             verify=False if args.no_verify_ssl else args.ca_bundle,
         )
-        yield _Backend(BotoStore(client), args.endpoint_url)
+        yield _Backend(store, args.endpoint_url)
         return
     from s3stream.embedded import EmbeddedS3
 
@@ -113,11 +116,10 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
         tls=args.store_tls,
     )
     with server:
-        client = make_client(
+        store = open_store(
             endpoint_url=server.endpoint_url,
             region=server.region,
-            access_key=server.access_key,
-            secret_key=server.secret_key,
+            keys=(server.access_key, server.secret_key),
             verify=server.ca_bundle,
         )
         log.info(
@@ -126,9 +128,7 @@ def _backend(args: argparse.Namespace) -> Iterator[_Backend]:
             server.data_dir,
             "" if server.ca_bundle is None else f"; its CA {server.ca_bundle}",
         )
-        yield _Backend(
-            BotoStore(client), server.endpoint_url, embedded=True, capabilities=SEAWEEDFS
-        )
+        yield _Backend(store, server.endpoint_url, embedded=True, capabilities=SEAWEEDFS)
 
 
 def check_auth(args: argparse.Namespace) -> list[str]:
@@ -206,7 +206,7 @@ def page_origins(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys([*ours, *args.cors_origin]))
 
 
-def allow_page_uploads(objects: BotoObjects, bucket: str, origins: list[str]) -> None:
+def allow_page_uploads(objects: BucketCors, bucket: str, origins: list[str]) -> None:
     """Let the page (on ``origins``) upload into ``bucket`` directly: its CORS rule."""
     objects.put_cors(bucket, with_upload_origins(objects.get_cors(bucket), origins))
     log.info("bucket %s: CORS rule for %s", bucket, ", ".join(origins))
@@ -214,7 +214,7 @@ def allow_page_uploads(objects: BotoObjects, bucket: str, origins: list[str]) ->
 
 def build_from_args(
     args: argparse.Namespace,
-    store: BotoStore,
+    store: BotoStore | HttpStore,
     *,
     capabilities: Capabilities = AWS,
     embedded: bool = False,
@@ -250,7 +250,7 @@ def build_from_args(
         checksum = None if args.checksum is None else ChecksumAlgorithm.parse(args.checksum)
     except ValueError as exc:
         raise ConfigError(f"--checksum: {exc}") from None
-    objects = BotoObjects(store.client)
+    objects = store.objects
     threads = StoreThreads(args.store_threads)
     metrics = GatewayMetrics()
     upload_store = S3UploadStore(

@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS parts (
 );
 """
 
+BUSY_TIMEOUT = 30.0
+"""Seconds to wait for another process that holds the journal's write lock."""
+
 
 def default_journal_path(environ: Mapping[str, str] = os.environ) -> Path:
     """Where the journal lives by default (XDG state directory, or S3STREAM_STATE_DIR)."""
@@ -75,14 +79,28 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
-            self.path, timeout=30, check_same_thread=False, isolation_level=None
+            self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._switch_to_wal()
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(_SCHEMA)  # commits by itself
         self.prune()
+
+    def _switch_to_wal(self) -> None:
+        """WAL mode, waiting for other processes: SQLite answers a second connection that
+        opens a new journal while the first switches it at once with "database is locked",
+        without waiting out the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -15,7 +15,8 @@ from s3stream.errors import ConfigError
 from s3stream.store.timeouts import CONNECT_TIMEOUT, READ_TIMEOUT
 
 if TYPE_CHECKING:
-    from s3stream.store.protocol import ObjectStore
+    from s3stream.store.boto import BotoStore
+    from s3stream.store.http.store import HttpStore
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,11 @@ def open_store(
     verify: bool | str | None = None,
     connect_timeout: float = CONNECT_TIMEOUT,
     read_timeout: float = READ_TIMEOUT,
-) -> ObjectStore:
+    keys: tuple[str, str] | None = None,
+) -> BotoStore | HttpStore:
     """The store at ``endpoint_url`` (or AWS), reached natively when the configuration
-    allows it. ``verify``: a CA bundle file, ``False`` (no check), ``None`` (the default)."""
+    allows it. ``verify``: a CA bundle file, ``False`` (no check), ``None`` (the default).
+    ``keys``: an access key and secret key instead of the credential chain's."""
     choice = (os.environ.get(TRANSPORT_ENV) or "auto").strip().lower()
     if choice not in TRANSPORTS:
         raise ConfigError(f"{TRANSPORT_ENV}={choice!r}: use one of {', '.join(TRANSPORTS)}")
@@ -45,7 +48,7 @@ def open_store(
             if payload_signing:
                 raise NotNative("payload signing is asked for")
             settings = resolve(
-                endpoint_url=endpoint_url, region=region, profile=profile, verify=verify
+                endpoint_url=endpoint_url, region=region, profile=profile, verify=verify, keys=keys
             )
         except NotNative as exc:
             if choice == "native":
@@ -71,6 +74,8 @@ def open_store(
             profile=profile,
             payload_signing=payload_signing,
             verify=verify,
+            access_key=None if keys is None else keys[0],
+            secret_key=None if keys is None else keys[1],
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )

@@ -125,8 +125,10 @@ def resolve(
     region: str | None,
     profile: str | None,
     verify: bool | str | None,
+    keys: tuple[str, str] | None = None,
 ) -> HttpSettings:
-    """The native transport's settings, or :class:`NotNative` with the reason."""
+    """The native transport's settings, or :class:`NotNative` with the reason. ``keys``:
+    an access key and secret key to sign with instead of the profile's credentials."""
     env = os.environ
     if any(env.get(name) or env.get(name.upper()) for name in PROXY_VARIABLES):
         raise NotNative("a proxy is configured")
@@ -150,9 +152,12 @@ def resolve(
         raise NotNative(f"profile {name} sets s3 options the native transport does not know")
 
     shared = _section(_read(env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")), name)
-    if name != "default" and section is None and shared is None:
-        raise NotNative(f"profile {name} is in neither AWS config file")
-    credentials = _credentials(name, profile, shared, settings)
+    if keys is not None:
+        credentials = Credentials(*keys)
+    else:
+        if name != "default" and section is None and shared is None:
+            raise NotNative(f"profile {name} is in neither AWS config file")
+        credentials = _credentials(name, profile, shared, settings)
 
     ignore = _flag(env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) or _flag(
         settings.get("ignore_configured_endpoint_urls")
