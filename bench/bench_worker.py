@@ -96,6 +96,29 @@ def record_requests(client: Any, sent: dict[str, dict[str, str]]) -> None:
     client.meta.events.register("before-send.s3", before_send)
 
 
+def _operation(method: str, target: str) -> str:
+    """The S3 operation of a request the native transport sends (the few an upload makes)."""
+    query = target.partition("?")[2].split("&")
+    if method == "PUT":
+        return "UploadPart" if any(q.startswith("partNumber=") for q in query) else "PutObject"
+    if method == "POST":
+        return "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
+    return method
+
+
+def record_native_requests(connections: Any, sent: dict[str, dict[str, str]]) -> None:
+    """:func:`record_requests` for the native transport's connection pool."""
+    original = connections._send
+
+    def send(address: Any, method: str, target: str, headers: Any, body: Any) -> Any:
+        operation = _operation(method, target)
+        if operation not in sent:
+            sent[operation] = describe_request(headers)
+        return original(address, method, target, headers, body)
+
+    connections._send = send
+
+
 def _make_upload(args: argparse.Namespace, sent: dict[str, dict[str, str]]) -> Callable[[Any], Any]:
     """The upload call of ``args.tool`` for ``args.case``: takes the pipe (or None)."""
     tool, case = args.tool, args.case
@@ -108,8 +131,10 @@ def _make_upload(args: argparse.Namespace, sent: dict[str, dict[str, str]]) -> C
             region=os.environ["AWS_REGION"],
             ca_bundle=os.environ.get("AWS_CA_BUNDLE"),
         )
-        store_client = getattr(uploader.store, "client", None)
-        if store_client is not None:
+        store_client: Any = getattr(uploader.store, "client", None)
+        if hasattr(store_client, "connections"):  # the native transport
+            record_native_requests(store_client.connections, sent)
+        elif store_client is not None:
             record_requests(store_client, sent)
             if args.no_expect_continue:
                 # Experiment: no `Expect: 100-continue` (one round trip less per part).
