@@ -156,14 +156,8 @@ class S3StreamUploader:
         setting = self._journal_setting
         if self._journal is None and setting is not False:
             with self._journal_lock:  # uploads on several threads open one journal
-                if self._journal is not None:
-                    pass
-                elif isinstance(setting, Journal):
-                    self._journal = setting
-                elif setting is None or setting is True:
-                    self._journal = Journal(default_journal_path())
-                else:
-                    self._journal = Journal(setting)
+                if self._journal is None:
+                    self._journal = _open_journal(setting)
         return self._journal
 
     def _writer(
@@ -455,3 +449,13 @@ def _cache_path(journal: Journal | str | os.PathLike[str] | bool | None) -> Path
     if isinstance(journal, str | os.PathLike):
         return Path(journal).with_name("stores.json")
     return default_journal_path().with_name("stores.json")
+
+
+def _open_journal(setting: Journal | str | os.PathLike[str] | bool | None) -> Journal:
+    """The journal a ``journal=`` setting other than ``False`` names."""
+    if isinstance(setting, Journal):
+        return setting
+    if setting is None or setting is True:
+        return Journal(default_journal_path())
+    assert setting is not False
+    return Journal(setting)

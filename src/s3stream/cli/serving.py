@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -41,15 +41,17 @@ from s3stream.gateway.timeouts import head_timeout_protocol
 from s3stream.gateway.web import DirectUploads, PageMode, WebApp, require_tus_js, with_web
 from s3stream.limits import MAX_OBJECT_SIZE, parse_size
 from s3stream.resume.journal import default_journal_path
-from s3stream.store.boto import BotoStore
 from s3stream.store.capabilities import Capabilities
 from s3stream.store.cors import with_upload_origins
-from s3stream.store.http.store import HttpStore
 from s3stream.store.known import CapabilityCache
 from s3stream.store.probe import Probe
 from s3stream.store.profiles import AWS, SEAWEEDFS, profile
 from s3stream.store.protocol import BucketCors
 from s3stream.store.transport import open_store
+
+if TYPE_CHECKING:
+    from s3stream.store.boto import BotoStore
+    from s3stream.store.http.store import HttpStore
 
 log = logging.getLogger("s3stream.gateway")
 

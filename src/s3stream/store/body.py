@@ -1,10 +1,12 @@
-"""Request bodies over memory or a part source, handed to the HTTP stack in large sends."""
+"""Request bodies over memory or a part source, handed to the HTTP stack in large sends; and
+answer bodies read into memory (:func:`read_chunks_into`)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from s3stream.errors import StoreError
 from s3stream.limits import MiB
 from s3stream.store.protocol import OnSent, PartSource
 
@@ -74,3 +76,17 @@ class PartBody:
         if self._on_sent is not None and pos != self._pos:
             self._on_sent(pos - self._pos)
         self._pos = pos
+
+
+def read_chunks_into(chunks: Iterable[bytes], view: memoryview, key: str) -> int:
+    """GetObject's body, as ``chunks``, copied into ``view``; how many bytes it held (a
+    ``SizeMismatch`` :class:`StoreError` when the object is larger than ``view``)."""
+    done = 0
+    for block in chunks:
+        if done + len(block) > len(view):
+            raise StoreError(
+                f"{key} is larger than expected", code="SizeMismatch", operation="GetObject"
+            )
+        view[done : done + len(block)] = block
+        done += len(block)
+    return done

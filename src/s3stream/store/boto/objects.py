@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from s3stream.errors import NotFound, StoreError
+from s3stream.store.body import read_chunks_into
 from s3stream.store.boto.errors import translated
 from s3stream.store.types import (
     OVERWRITE,
@@ -46,15 +47,7 @@ class BotoObjects:
         return Blob(data, str(response.get("ETag", "")))
 
     def read_into(self, bucket: str, key: str, view: memoryview) -> int:
-        done = 0
-        for block in self.iter_chunks(bucket, key):
-            if done + len(block) > len(view):
-                raise StoreError(
-                    f"{key} is larger than expected", code="SizeMismatch", operation="GetObject"
-                )
-            view[done : done + len(block)] = block
-            done += len(block)
-        return done
+        return read_chunks_into(self.iter_chunks(bucket, key), view, key)
 
     def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
         with translated("GetObject"):

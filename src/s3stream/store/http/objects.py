@@ -9,7 +9,8 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from s3stream.errors import NotFound, StoreError
+from s3stream.errors import NotFound
+from s3stream.store.body import read_chunks_into
 from s3stream.store.http.client import S3Client
 from s3stream.store.http.sigv4 import uri_encode
 from s3stream.store.http.wire import (
@@ -48,15 +49,7 @@ class HttpObjects:
         return Blob(data, headers.get("ETag", ""))
 
     def read_into(self, bucket: str, key: str, view: memoryview) -> int:
-        done = 0
-        for block in self.iter_chunks(bucket, key):
-            if done + len(block) > len(view):
-                raise StoreError(
-                    f"{key} is larger than expected", code="SizeMismatch", operation="GetObject"
-                )
-            view[done : done + len(block)] = block
-            done += len(block)
-        return done
+        return read_chunks_into(self.iter_chunks(bucket, key), view, key)
 
     def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
         _, blocks = self.client.open("GetObject", bucket, key)
